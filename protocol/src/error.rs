@@ -122,6 +122,18 @@ pub enum FrameError {
     /// Decryption gave no `pad|data]…_timestamp` structure: wrong key, or corrupt ciphertext.
     #[error("decryption failed (wrong key?)")]
     DecryptFailed,
+    /// The account is not configured on this receiver.
+    #[error("account {account:?} is not configured")]
+    UnknownAccount {
+        /// The account as received.
+        account: String,
+    },
+    /// A response token (ACK, NAK, DUH, RSP) arrived as a request; a receiver never answers one.
+    #[error("response token {token:?} received as a request")]
+    UnexpectedResponse {
+        /// The token.
+        token: String,
+    },
 }
 
 impl FrameError {
@@ -139,7 +151,8 @@ impl FrameError {
             | CrcMismatch { .. }
             | LengthMismatch { .. }
             | BadToken
-            | MissingData => Reply::None,
+            | MissingData
+            | UnexpectedResponse { .. } => Reply::None,
             BadSequence { .. }
             | BadReceiver
             | BadPrefix
@@ -153,7 +166,8 @@ impl FrameError {
             | BadCiphertext
             | NoKey
             | EncryptionRequired
-            | DecryptFailed => Reply::Nak,
+            | DecryptFailed
+            | UnknownAccount { .. } => Reply::Nak,
         }
     }
 
@@ -186,6 +200,8 @@ impl FrameError {
             NoKey => "no_key",
             EncryptionRequired => "encryption_required",
             DecryptFailed => "decrypt_failed",
+            UnknownAccount { .. } => "unknown_account",
+            UnexpectedResponse { .. } => "unexpected_response",
         }
     }
 }
@@ -362,6 +378,9 @@ pub enum Error {
     /// A serial receiver packet.
     #[error(transparent)]
     Serial(#[from] SerialError),
+    /// A well-formed DC-09 token vakt does not process (`SIA-PUL`, `XNM`, …): stored raw, DUH.
+    #[error("token {0:?} is not processed by this receiver")]
+    UnsupportedToken(String),
 }
 
 impl Error {
@@ -369,7 +388,7 @@ impl Error {
     pub fn reply(&self) -> Reply {
         match self {
             Self::Frame(e) => e.reply(),
-            Self::Payload(_) | Self::ContactId(_) => Reply::Duh,
+            Self::Payload(_) | Self::ContactId(_) | Self::UnsupportedToken(_) => Reply::Duh,
             Self::Serial(_) => Reply::Nak,
         }
     }
@@ -381,6 +400,7 @@ impl Error {
             Self::Payload(e) => e.kind(),
             Self::ContactId(e) => e.kind(),
             Self::Serial(e) => e.kind(),
+            Self::UnsupportedToken(_) => "unsupported_token",
         }
     }
 }
