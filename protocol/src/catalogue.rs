@@ -1300,18 +1300,44 @@ pub fn contact_id(code: u16) -> Option<&'static CidCode> {
         .map(|i| &CONTACT_ID[i])
 }
 
+/// Position + 1 in [`SIA`] of each two-letter code, indexed by `(first - 'A') * 26 + (second -
+/// 'A')`; 0 = not catalogued. Built at compile time: a lookup is one array read and no string
+/// comparison (it runs for every SIA event received).
+static SIA_INDEX: [u8; 26 * 26] = {
+    let mut index = [0u8; 26 * 26];
+    let mut i = 0;
+    while i < SIA.len() {
+        let b = SIA[i].code.as_bytes();
+        index[(b[0] - b'A') as usize * 26 + (b[1] - b'A') as usize] = (i + 1) as u8;
+        i += 1;
+    }
+    index
+};
+
 /// The SIA code, if catalogued.
 pub fn sia(code: &str) -> Option<&'static SiaCode> {
-    SIA.binary_search_by_key(&code, |c| c.code)
-        .ok()
-        .map(|i| &SIA[i])
+    sia_bytes(code.as_bytes())
+}
+
+/// [`sia`] for a code as bytes.
+pub fn sia_bytes(code: &[u8]) -> Option<&'static SiaCode> {
+    let &[a, b] = code else { return None };
+    if !a.is_ascii_uppercase() || !b.is_ascii_uppercase() {
+        return None;
+    }
+    let at = SIA_INDEX[usize::from(a - b'A') * 26 + usize::from(b - b'A')];
+    (at > 0).then(|| &SIA[usize::from(at) - 1])
 }
 
 /// A SIA code outside the table read by the family pattern (§4.3): first letter the kind of
 /// zone, second the condition (`GT` gas trouble, `KR` heat restoral, …). `None` if the pattern
 /// does not apply.
 pub fn sia_by_pattern(code: &str) -> Option<(Class, Option<Kind>)> {
-    let b = code.as_bytes();
+    sia_pattern_bytes(code.as_bytes())
+}
+
+/// [`sia_by_pattern`] for a code as bytes.
+pub fn sia_pattern_bytes(b: &[u8]) -> Option<(Class, Option<Kind>)> {
     if b.len() != 2 {
         return None;
     }

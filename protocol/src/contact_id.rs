@@ -76,7 +76,11 @@ pub struct ContactId {
 impl ContactId {
     /// The event code as a number, when it is decimal.
     pub fn code_number(&self) -> Option<u16> {
-        self.code.parse().ok()
+        let &[x, y, z] = self.code.as_bytes() else {
+            return None;
+        };
+        let d = |b: u8| b.is_ascii_digit().then(|| u16::from(b - b'0'));
+        Some(d(x)? * 100 + d(y)? * 10 + d(z)?)
     }
 
     /// The catalogue entry, if the code is known.
@@ -104,11 +108,15 @@ fn normalise(b: u8) -> u8 {
 }
 
 fn cid_field(b: &[u8]) -> Option<Short> {
-    b.iter()
-        .all(|&c| is_cid_digit(c))
-        .then(|| Short::new(b))
-        .flatten()
-        .map(|s| s.map(normalise))
+    if !b.iter().all(|&c| is_cid_digit(c)) {
+        return None;
+    }
+    let s = Short::new(b)?;
+    Some(if b.contains(&b'A') {
+        s.map(normalise)
+    } else {
+        s
+    })
 }
 
 /// Reads an `ADM-CID` data block: `[#]acct|QXYZ GG CCC`, the account block and its `#` optional.

@@ -87,13 +87,14 @@ impl Event<'_> {
 impl From<&ContactId> for Event<'static> {
     fn from(c: &ContactId) -> Self {
         let cat = c.catalogue();
+        let class = cat.map_or(Class::Unknown, |x| x.class(c.qualifier.digit()));
         let address_kind = cat.map_or(AddressKind::Zone, |x| x.address);
         let address = (c.zone_or_user != "000").then_some(c.zone_or_user);
         Event {
             scheme: Scheme::ContactId,
             code: c.code,
             qualifier: Some(c.qualifier),
-            class: c.class(),
+            class,
             kind: cat.and_then(|x| x.kind),
             meaning: cat.map(|x| x.meaning),
             account: c.account,

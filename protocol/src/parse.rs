@@ -3,15 +3,6 @@
 use nom::bytes::complete::take_while_m_n;
 use nom::{IResult, Parser};
 
-/// `n` decimal digits as a number.
-pub(crate) fn decimal(n: usize) -> impl Fn(&[u8]) -> IResult<&[u8], u32> {
-    move |i| {
-        take_while_m_n(n, n, |b: u8| b.is_ascii_digit())
-            .map(|d: &[u8]| d.iter().fold(0u32, |acc, b| acc * 10 + u32::from(b - b'0')))
-            .parse(i)
-    }
-}
-
 /// Between `min` and `max` hex digits (either case), as text.
 pub(crate) fn hex_run(min: usize, max: usize) -> impl Fn(&[u8]) -> IResult<&[u8], &str> {
     move |i| {

@@ -36,6 +36,11 @@ impl Short {
         })
     }
 
+    /// The bytes (ASCII).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         // Only ASCII is ever stored (checked in `new`, `map`), so this cannot fail; the

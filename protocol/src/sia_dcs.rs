@@ -48,17 +48,18 @@ pub struct Modifiers<'a> {
     pub time: Option<Short>,
     /// `da`: date `MM-DD-YY`.
     pub date: Option<Short>,
-    /// Other modifiers (`pi`, `ai`, `ph`, `lv`, `va`, `pt`, `rg`, `ss`, …), up to four kept.
-    pub other: [Option<(Short, Short)>; 4],
+    /// Other modifiers (`pi`, `ai`, `ph`, `lv`, `va`, `pt`, `rg`, `ss`, …), up to three kept:
+    /// name and value.
+    pub other: [Option<([u8; 2], Short)>; 3],
 }
 
 impl Modifiers<'_> {
-    fn set(&mut self, name: Short, value: Short) {
-        match name.as_str() {
-            "ri" => self.area = Some(value),
-            "id" => self.user = Some(value),
-            "ti" => self.time = Some(value),
-            "da" => self.date = Some(value),
+    fn set(&mut self, name: [u8; 2], value: Short) {
+        match &name {
+            b"ri" => self.area = Some(value),
+            b"id" => self.user = Some(value),
+            b"ti" => self.time = Some(value),
+            b"da" => self.date = Some(value),
             _ => {
                 let slot = self
                     .other
@@ -71,9 +72,12 @@ impl Modifiers<'_> {
         }
     }
 
-    /// The other modifiers that are set.
-    pub fn others(&self) -> impl Iterator<Item = (Short, Short)> + '_ {
-        self.other.iter().flatten().copied()
+    /// The other modifiers that are set, as (name, value).
+    pub fn others(&self) -> impl Iterator<Item = (&str, Short)> + '_ {
+        self.other
+            .iter()
+            .flatten()
+            .map(|(n, v)| (std::str::from_utf8(n).unwrap_or_default(), *v))
     }
 }
 
@@ -96,36 +100,71 @@ pub struct SiaEvent<'a> {
     pub modifiers: Modifiers<'a>,
 }
 
+/// What the catalogue (or, failing it, the code-family pattern) says about one SIA code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meaning {
+    /// The catalogue entry, if the code is listed.
+    pub entry: Option<&'static SiaCode>,
+    /// Class (`Unknown` if neither listed nor patterned).
+    pub class: Class,
+    /// Kind of alarm or subject.
+    pub kind: Option<Kind>,
+    /// What the address identifies (zone unless listed otherwise).
+    pub address: AddressKind,
+}
+
 impl SiaEvent<'_> {
+    /// Everything the catalogue says about this event's code, from one lookup.
+    pub fn meaning(&self) -> Meaning {
+        let code = self.code.as_bytes();
+        match catalogue::sia_bytes(code) {
+            Some(c) => Meaning {
+                entry: Some(c),
+                class: c.class,
+                kind: c.kind,
+                address: c.address,
+            },
+            None => {
+                let (class, kind) =
+                    catalogue::sia_pattern_bytes(code).unwrap_or((Class::Unknown, None));
+                Meaning {
+                    entry: None,
+                    class,
+                    kind,
+                    address: AddressKind::Zone,
+                }
+            }
+        }
+    }
+
     /// The catalogue entry, if the code is known.
     pub fn catalogue(&self) -> Option<&'static SiaCode> {
-        catalogue::sia(&self.code)
+        catalogue::sia_bytes(self.code.as_bytes())
     }
 
     /// Class, from the catalogue or else the code-family pattern; `Unknown` otherwise.
     pub fn class(&self) -> Class {
-        self.catalogue()
-            .map(|c| c.class)
-            .or_else(|| catalogue::sia_by_pattern(&self.code).map(|(c, _)| c))
-            .unwrap_or(Class::Unknown)
+        self.meaning().class
     }
 
     /// Kind of alarm or subject.
     pub fn kind(&self) -> Option<Kind> {
-        match self.catalogue() {
-            Some(c) => c.kind,
-            None => catalogue::sia_by_pattern(&self.code).and_then(|(_, k)| k),
-        }
+        self.meaning().kind
     }
 
     /// What the address identifies.
     pub fn address_kind(&self) -> AddressKind {
-        self.catalogue().map_or(AddressKind::Zone, |c| c.address)
+        self.meaning().address
     }
 
     /// The user: the address of a user-class code, else the `id` modifier.
     pub fn user(&self) -> Option<Short> {
-        match self.address_kind() {
+        self.user_for(self.address_kind())
+    }
+
+    /// The user, given the address kind already looked up.
+    pub fn user_for(&self, address: AddressKind) -> Option<Short> {
+        match address {
             AddressKind::User => self.address.or(self.modifiers.user),
             _ => self.modifiers.user,
         }
@@ -238,7 +277,7 @@ fn read_event_block<'a>(
         if c == b'/' {
             p += 1;
         } else if c.is_ascii_lowercase() && c2.is_some_and(|b| b.is_ascii_lowercase()) {
-            let name = short(&s[p..p + 2])?;
+            let name = [c, s[p + 1]];
             p += 2;
             let v0 = p;
             while at(p).is_some_and(|b| b.is_ascii_digit() || matches!(b, b':' | b'.' | b'-')) {
@@ -247,7 +286,7 @@ fn read_event_block<'a>(
             mods.set(name, short(&s[v0..p])?);
             if at(p) == Some(b'^') {
                 let (text, next) = caret_text(s, p)?;
-                if name == "ri" {
+                if &name == b"ri" {
                     mods.area_text = Some(text);
                 }
                 p = next;

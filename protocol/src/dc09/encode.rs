@@ -4,7 +4,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::crc::{crc16_arc, crc16_arc_update};
+use crate::crc::{crc16_arc, crc16_arc_concat};
 use crate::dc09::crypto::{encrypt_hex, Key};
 use crate::dc09::frame::{Dialect, Header, TokenKind};
 use crate::dc09::timestamp::Timestamp;
@@ -39,7 +39,7 @@ impl<'o> FrameWriter<'o> {
         let body_start = self.body_start();
         let body = &self.out[body_start..];
         let (crc, len) = if self.dialect.cr_in_crc {
-            (crc16_arc_update(crc16_arc(body), b"\r"), body.len() + 1)
+            (crc16_arc_concat(body, b"\r"), body.len() + 1)
         } else {
             (crc16_arc(body), body.len())
         };

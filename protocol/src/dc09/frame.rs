@@ -12,7 +12,7 @@ use nom::combinator::opt;
 use nom::sequence::preceded;
 use nom::{IResult, Parser};
 
-use crate::crc::{crc16_arc, crc16_arc_update};
+use crate::crc::{crc16_arc, crc16_arc_concat};
 use crate::dc09::timestamp::{timestamp_field, TimestampField};
 use crate::dc09::xdata::XData;
 use crate::error::FrameError;
@@ -94,7 +94,7 @@ impl Envelope<'_> {
     /// CRC of the body, in the given dialect.
     pub fn crc_computed(&self, quirks: &Quirks) -> u16 {
         if quirks.cr_in_crc {
-            crc16_arc_update(crc16_arc(self.body), b"\r")
+            crc16_arc_concat(self.body, b"\r")
         } else {
             crc16_arc(self.body)
         }
@@ -171,10 +171,12 @@ pub fn split_envelope(raw: &[u8]) -> Result<Envelope<'_>, FrameError> {
 }
 
 fn parse_hex_u16(digits: &[u8]) -> Option<u16> {
-    if digits.len() != 4 || !digits.iter().all(u8::is_ascii_hexdigit) {
+    if digits.len() != 4 {
         return None;
     }
-    u16::from_str_radix(ascii(digits), 16).ok()
+    digits.iter().try_fold(0u16, |acc, &b| {
+        Some(acc << 4 | u16::from(char::from(b).to_digit(16)? as u8))
+    })
 }
 
 /// The ID token (§1.4).
@@ -265,7 +267,8 @@ pub struct Header<'a> {
 pub enum Content<'a> {
     /// A plain (or decrypted) data section.
     Clear(Cleartext<'a>),
-    /// Hex ciphertext (validated as whole AES blocks), to be opened with the account key.
+    /// Ciphertext as hex (length checked to be whole AES blocks; the digits are checked when it
+    /// is decrypted), to be opened with the account key.
     Encrypted(&'a [u8]),
 }
 
@@ -339,6 +342,16 @@ pub fn parse_body<'a>(
     quirks: &Quirks,
 ) -> Result<(Header<'a>, Content<'a>), FrameError> {
     let (token, echo, after) = lex_header(body)?;
+    parse_lexed(token, echo, after, quirks)
+}
+
+/// [`parse_body`] for a body already split by [`lex_header`].
+pub(crate) fn parse_lexed<'a>(
+    token: Token<'a>,
+    echo: &'a [u8],
+    after: &'a [u8],
+    quirks: &Quirks,
+) -> Result<(Header<'a>, Content<'a>), FrameError> {
     let header = parse_header_fields(token, echo, quirks)?;
     let content = if token.encrypted {
         Content::Encrypted(ciphertext(after)?)
@@ -413,8 +426,7 @@ fn account_field(i: &[u8]) -> Result<Option<&str>, ()> {
 }
 
 fn ciphertext(after: &[u8]) -> Result<&[u8], FrameError> {
-    let whole_blocks = !after.is_empty() && after.len() % 32 == 0;
-    if whole_blocks && after.iter().all(u8::is_ascii_hexdigit) {
+    if !after.is_empty() && after.len() % 32 == 0 {
         Ok(after)
     } else {
         Err(FrameError::BadCiphertext)

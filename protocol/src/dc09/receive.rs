@@ -5,7 +5,7 @@
 
 use crate::dc09::crypto::{decrypt, Key};
 use crate::dc09::frame::{
-    lex_header, parse_body, split_envelope, Cleartext, Content, Dialect, Header, Quirks, TokenKind,
+    lex_header, parse_lexed, split_envelope, Cleartext, Content, Dialect, Header, Quirks, TokenKind,
 };
 use crate::dc09::timestamp::{TimestampField, Window};
 use crate::error::{Error, FrameError, Reply};
@@ -83,14 +83,15 @@ pub fn receive<'a, 'k>(
         dialect,
     };
     let envelope = split_envelope(raw).map_err(|e| reject(e.into(), None, None, std))?;
-    let (_, echo, _) = lex_header(envelope.body).map_err(|e| reject(e.into(), None, None, std))?;
+    let (token, echo, after) =
+        lex_header(envelope.body).map_err(|e| reject(e.into(), None, None, std))?;
     let account = account_hint(echo);
     let policy = account.and_then(lookup);
     let quirks = policy.map(|p| p.quirks).unwrap_or_default();
     let dialect = quirks.reply_dialect();
     let fail = |e: FrameError| reject(e.into(), Some(echo), account, dialect);
     envelope.verify(&quirks).map_err(fail)?;
-    let (header, content) = parse_body(envelope.body, &quirks).map_err(fail)?;
+    let (header, content) = parse_lexed(token, echo, after, &quirks).map_err(fail)?;
     if header.token.kind.is_response() {
         return Err(fail(FrameError::UnexpectedResponse {
             token: header.token.kind.as_str().to_owned(),

@@ -4,12 +4,10 @@
 use std::fmt;
 
 use nom::bytes::complete::tag;
-use nom::combinator::all_consuming;
 use nom::{IResult, Parser};
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 use crate::error::FrameError;
-use crate::parse::decimal;
 
 /// A valid DC-09 timestamp (UTC, second resolution).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -23,30 +21,24 @@ impl Timestamp {
 
     /// Reads `HH:MM:SS,MM-DD-YYYY` (no leading `_`); `None` unless it is a real UTC instant.
     pub fn parse(text: &[u8]) -> Option<Self> {
-        let (_, (h, _, mi, _, s, _, mo, _, d, _, y)) = all_consuming((
-            decimal(2),
-            tag(":"),
-            decimal(2),
-            tag(":"),
-            decimal(2),
-            tag(","),
-            decimal(2),
-            tag("-"),
-            decimal(2),
-            tag("-"),
-            decimal(4),
-        ))
-        .parse(text)
-        .ok()?;
-        let month = Month::try_from(u8::try_from(mo).ok()?).ok()?;
+        // A fixed layout: one slice pattern states it more plainly than a combinator chain,
+        // and it runs for nearly every frame.
+        let &[h1, h2, b':', m1, m2, b':', s1, s2, b',', o1, o2, b'-', d1, d2, b'-', y1, y2, y3, y4] =
+            text
+        else {
+            return None;
+        };
+        let num = |digits: &[u8]| {
+            digits.iter().try_fold(0u16, |acc, &b| {
+                b.is_ascii_digit().then(|| acc * 10 + u16::from(b - b'0'))
+            })
+        };
+        let byte = |digits: &[u8]| num(digits).and_then(|n| u8::try_from(n).ok());
+        let month = Month::try_from(byte(&[o1, o2])?).ok()?;
         let date =
-            Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?).ok()?;
-        let time = Time::from_hms(
-            u8::try_from(h).ok()?,
-            u8::try_from(mi).ok()?,
-            u8::try_from(s).ok()?,
-        )
-        .ok()?;
+            Date::from_calendar_date(i32::from(num(&[y1, y2, y3, y4])?), month, byte(&[d1, d2])?)
+                .ok()?;
+        let time = Time::from_hms(byte(&[h1, h2])?, byte(&[m1, m2])?, byte(&[s1, s2])?).ok()?;
         Some(Self {
             unix: PrimitiveDateTime::new(date, time)
                 .assume_utc()
