@@ -547,10 +547,7 @@ fn contact_id_vectors() {
                 );
             }
             (Err(err), false) => {
-                let want = match s(exp, "error") {
-                    Some(kind) => kind,
-                    None => "bad_checksum",
-                };
+                let want = s(exp, "error").unwrap_or("bad_checksum");
                 assert_eq!(err.kind(), want, "{where_}: {err}");
                 if want == "bad_checksum" {
                     assert!(matches!(err, ContactIdError::Checksum { .. }));
