@@ -101,6 +101,14 @@ pub fn detect(input: &[u8]) -> Format {
 pub fn decode_line(input: &[u8], opts: &Options) -> Value {
     let format = opts.format.unwrap_or_else(|| detect(input));
     let mut out = match format {
+        Format::Dc09 if input.first() == Some(&b'"') => {
+            // A bare body (`"ADM-CID"0001L0#…[…]`): frame it with its CRC and length, so a
+            // frame can be written by hand and sent as printed in `frame`.
+            let framed = frame_body(input);
+            let mut out = decode_dc09(&framed, opts);
+            out.insert("frame".into(), json!(escape(&framed)));
+            out
+        }
         Format::Dc09 => decode_dc09(&as_dc09_frame(input), opts),
         Format::ContactId => decode_contact_id(input),
         Format::Surgard => decode_surgard(input, opts),
@@ -117,6 +125,16 @@ pub fn decode_line(input: &[u8], opts: &Options) -> Value {
     }
     ordered.extend(out);
     Value::Object(ordered)
+}
+
+/// `\n` + CRC + length + body + `\r`, in the standard dialect.
+fn frame_body(body: &[u8]) -> Vec<u8> {
+    let body = body.strip_suffix(b"\r").unwrap_or(body);
+    let crc = vakt_protocol::crc::crc16_arc(body);
+    let mut f = format!("\n{crc:04X}{:04X}", body.len()).into_bytes();
+    f.extend_from_slice(body);
+    f.push(b'\r');
+    f
 }
 
 /// A line copied from a log often lacks the LF and CR around a DC-09 frame: add them.

@@ -4,8 +4,28 @@
 //! protocol crate [`vakt_protocol`].
 //!
 //! ## Layout
+//! - [`config`] — `vakt.toml`.
+//! - [`serve`] — `vakt serve`: start-up and orderly shutdown.
+//! - [`tcp`], [`udp`] — DC-09 transports.
+//! - [`pipeline`] — one frame: site lookup, the protocol decision, store, answer.
+//! - [`writer`] — group commit: frames of all connections committed in batches.
+//! - [`store`] — SQLite and PostgreSQL behind one set of queries; migrations.
+//! - [`site`], [`site_cache`] — sites (accounts) and their cached lookup.
+//! - [`http`] — `/health`, `/metrics`, the JSON API.
 //! - [`decode`] — `vakt decode`: frames in, one JSON report per frame out.
 //! - [`escape`] — `\n`, `\r`, `\x14` escapes for typing and printing frames.
 
+pub mod clock;
+pub mod config;
 pub mod decode;
 pub mod escape;
+pub mod http;
+pub mod logging;
+pub mod pipeline;
+pub mod serve;
+pub mod site;
+pub mod site_cache;
+pub mod store;
+pub mod tcp;
+pub mod udp;
+pub mod writer;

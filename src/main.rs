@@ -1,12 +1,16 @@
 //! The `vakt` command line.
 
 use std::io::{self, BufWriter, Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use vakt::config::{self, Config};
 use vakt::decode::{self, Format, Options};
 use vakt::escape::unescape;
+use vakt::site::{Quirk, Site, SiteSpec};
+use vakt::store::Db;
 use vakt_protocol::dc09::{Key, Quirks, Timestamp};
 use vakt_protocol::surgard::SerialOptions;
 
@@ -25,6 +29,72 @@ struct Cli {
 enum Command {
     /// Decode frames from stdin (one per line; raw or with \n, \r, \x14 escapes) into JSON lines.
     Decode(DecodeArgs),
+    /// Run the receiver: the listeners, the database and the HTTP API of a config file.
+    Serve(ServeArgs),
+    /// Manage sites (DC-09 accounts) in the database.
+    Site(SiteArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Config file.
+    #[arg(long, default_value = config::DEFAULT_PATH)]
+    config: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct SiteArgs {
+    /// Config file whose database to use.
+    #[arg(long, global = true, default_value = config::DEFAULT_PATH)]
+    config: PathBuf,
+    /// Database URL (overrides the config file's).
+    #[arg(long, global = true)]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: SiteCommand,
+}
+
+#[derive(Subcommand)]
+enum SiteCommand {
+    /// Add a site, or replace the one with the same account.
+    Add(SiteAddArgs),
+    /// List sites as JSON lines.
+    List,
+    /// Show one site as JSON (never its key).
+    Show { account: String },
+    /// Remove a site (its events stay).
+    Remove { account: String },
+}
+
+#[derive(clap::Args)]
+struct SiteAddArgs {
+    /// DC-09 account, 3-16 hex digits.
+    #[arg(long)]
+    account: String,
+    /// Site name.
+    #[arg(long, default_value = "")]
+    name: String,
+    /// Account prefix (L) the site must use.
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Receiver number (R) the site must use.
+    #[arg(long)]
+    receiver: Option<String>,
+    /// AES key as hex digits.
+    #[arg(long, conflicts_with = "key_ascii")]
+    key_hex: Option<String>,
+    /// AES key as ASCII text.
+    #[arg(long)]
+    key_ascii: Option<String>,
+    /// NAK plaintext frames.
+    #[arg(long)]
+    encryption_required: bool,
+    /// Vendor quirk (repeatable).
+    #[arg(long = "quirk", value_enum)]
+    quirks: Vec<Quirk>,
+    /// Seconds between the panel's NULL supervision messages.
+    #[arg(long)]
+    supervision_secs: Option<u32>,
 }
 
 #[derive(clap::Args)]
@@ -86,7 +156,72 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Decode(args) => run_decode(args),
+        Command::Serve(args) => {
+            let config = Config::load(&args.config)?;
+            vakt::logging::init();
+            runtime()?.block_on(vakt::serve::serve(config))
+        }
+        Command::Site(args) => runtime()?.block_on(run_site(args)),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn run_site(args: SiteArgs) -> Result<()> {
+    let url = match args.database {
+        Some(url) => url,
+        None => Config::load(&args.config)?.database.url,
+    };
+    let db = Db::connect(&url, 1).await?;
+    let mut out = io::stdout().lock();
+    match args.command {
+        SiteCommand::Add(a) => {
+            let spec = SiteSpec {
+                account: a.account,
+                name: a.name,
+                prefix: a.prefix,
+                receiver: a.receiver,
+                key_hex: a.key_hex,
+                key_ascii: a.key_ascii,
+                encryption_required: a.encryption_required,
+                quirks: a.quirks,
+                supervision_secs: a.supervision_secs,
+            };
+            spec.check()?;
+            db.upsert_site(&spec, vakt::clock::unix_micros()).await?;
+            writeln!(out, "{}", Site::new(spec)?.to_json())?;
+        }
+        SiteCommand::List => {
+            let mut after: Option<String> = None;
+            loop {
+                let page = db.sites(after.as_deref(), 1000).await?;
+                for spec in &page {
+                    writeln!(out, "{}", Site::new(spec.clone())?.to_json())?;
+                }
+                match page.last() {
+                    Some(last) if page.len() == 1000 => after = Some(last.account.clone()),
+                    _ => break,
+                }
+            }
+        }
+        SiteCommand::Show { account } => match db.site(&account).await? {
+            Some(spec) => writeln!(out, "{:#}", Site::new(spec)?.to_json())?,
+            None => bail!("no site with account {account}"),
+        },
+        SiteCommand::Remove { account } => {
+            if !db.remove_site(&account).await? {
+                bail!("no site with account {account}");
+            }
+            writeln!(out, "removed {}", account.to_ascii_uppercase())?;
+        }
+    }
+    db.close().await;
+    Ok(())
 }
 
 fn parse_now(text: Option<&str>) -> Result<i64> {

@@ -197,3 +197,19 @@ fn raw_frames_piped_with_real_control_bytes() {
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|r| r["response"] == "ACK"), "{out:?}");
 }
+
+#[test]
+fn a_bare_body_is_framed_with_its_crc_and_length() {
+    // The frame of the vector above, written without LF, CRC, length and CR.
+    let out = decode(
+        &["--now", "20:59:45,02-20-2024"],
+        "\"ADM-CID\"0028L0#9757[#9757|1602 00 000]_20:59:45,02-20-2024\n",
+    );
+    let r = &out[0];
+    assert_eq!(
+        r["frame"],
+        "\\nF68B003B\"ADM-CID\"0028L0#9757[#9757|1602 00 000]_20:59:45,02-20-2024\\r"
+    );
+    assert_eq!(r["ok"], true);
+    assert_eq!(r["response"], "ACK");
+}

@@ -15,6 +15,6 @@ pub use frame::{
     lex_header, parse_body, parse_cleartext, parse_frame, split_envelope, Cleartext, Content,
     CrcFormat, Dialect, Envelope, Frame, Header, Quirks, Token, TokenKind, MAX_BODY, MAX_FRAME,
 };
-pub use receive::{receive, Accepted, Policy, Rejected};
+pub use receive::{peek_account, receive, Accepted, Policy, Rejected};
 pub use timestamp::{Timestamp, TimestampField, Window};
 pub use xdata::{XData, XDataKind};

@@ -66,6 +66,14 @@ fn account_hint(echo: &[u8]) -> Option<&str> {
         .filter(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// The account a frame names, read without verifying anything, so that a gateway can fetch the
+/// account's [`Policy`] (from a cache or a database) before calling [`receive`].
+pub fn peek_account(raw: &[u8]) -> Option<&str> {
+    let envelope = split_envelope(raw).ok()?;
+    let (_, echo, _) = lex_header(envelope.body).ok()?;
+    account_hint(echo)
+}
+
 /// Decides on one frame (LF … CR). `lookup` gives the policy for an account, `None` if the
 /// account is unknown; `now_unix` is the receiver clock; `buf` holds decrypted text.
 pub fn receive<'a, 'k>(

@@ -1,0 +1,483 @@
+//! What happens to one DC-09 frame, whatever transport it came on: look the site up, let
+//! [`receive`] decide, store what must be stored, and build the answer. The answer is only an
+//! ACK once the writer reports the frame committed.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use metrics::counter;
+use tracing::{debug, info, warn};
+use vakt_protocol::dc09::{
+    encode_ack, encode_duh, encode_encrypted_ack, encode_nak, lex_header, peek_account, receive,
+    split_envelope, Accepted, Dialect, Policy, Rejected, Timestamp, TimestampField, TokenKind,
+    Window,
+};
+use vakt_protocol::event::{Event, Payload};
+use vakt_protocol::{lossy_text, Reply};
+
+use crate::clock::unix_secs;
+use crate::config::ReceiverConfig;
+use crate::escape::escape;
+use crate::site::{hex_number, Site};
+use crate::site_cache::SiteCache;
+use crate::store::EventRow;
+use crate::writer::{Stored, WriterHandle};
+
+/// Where a frame came from.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// Listener name.
+    pub listener: Arc<str>,
+    /// `tcp`, `udp`.
+    pub transport: &'static str,
+    /// Receiver number the listener answers for.
+    pub receiver: Option<u32>,
+    /// Prefix the listener answers for.
+    pub prefix: Option<u32>,
+}
+
+/// The answer to one frame and why.
+#[derive(Debug)]
+pub struct Answer {
+    /// Bytes to send back; `None`: send nothing.
+    pub frame: Option<BytesMut>,
+    /// `ack`, `nak`, `duh` or `none`.
+    pub outcome: &'static str,
+}
+
+/// Shared by every listener.
+#[derive(Debug)]
+pub struct Pipeline {
+    sites: SiteCache,
+    writer: WriterHandle,
+    window: Window,
+    check_plain_timestamps: bool,
+    store_timeout: Duration,
+    node: String,
+    frames: AtomicU64,
+}
+
+/// Tokens whose names are used as metric labels; anything else is counted as `other`, so a
+/// stream of invented tokens cannot grow the metric set.
+fn token_label(kind: TokenKind<'_>) -> &'static str {
+    match kind {
+        TokenKind::SiaDcs => "SIA-DCS",
+        TokenKind::AdmCid => "ADM-CID",
+        TokenKind::Null => "NULL",
+        TokenKind::Ack => "ACK",
+        TokenKind::Nak => "NAK",
+        TokenKind::Duh => "DUH",
+        TokenKind::Rsp => "RSP",
+        TokenKind::Other(_) => "other",
+    }
+}
+
+impl Pipeline {
+    /// A pipeline storing through `writer`.
+    pub fn new(sites: SiteCache, writer: WriterHandle, cfg: &ReceiverConfig) -> Self {
+        Self {
+            sites,
+            writer,
+            window: Window {
+                behind: cfg.window_behind_secs,
+                ahead: cfg.window_ahead_secs,
+            },
+            check_plain_timestamps: cfg.check_plain_timestamps,
+            store_timeout: cfg.store_timeout(),
+            node: format!("{:08x}", rand::random::<u32>()),
+            frames: AtomicU64::new(0),
+        }
+    }
+
+    /// Handles one frame (LF … CR) read from `peer`; `received_at` is when it was fully read.
+    pub async fn dc09(
+        &self,
+        raw: &[u8],
+        origin: &Origin,
+        peer: SocketAddr,
+        received_at: i64,
+    ) -> Answer {
+        let now = unix_secs();
+        let account = peek_account(raw).map(str::to_ascii_uppercase);
+        let site = match &account {
+            Some(a) => match self.sites.get(a).await {
+                Ok(site) => site,
+                Err(e) => {
+                    // Not knowing whether the account exists is not a reason to NAK it.
+                    warn!(listener = %origin.listener, %peer, account = a.as_str(), error = %e,
+                        "site lookup failed; frame not answered");
+                    return self.finish(origin, "unknown", "none", "site_lookup_failed", None);
+                }
+            },
+            None => None,
+        };
+        let policy = site.as_deref().map(|s| Policy {
+            quirks: s.quirks,
+            key: s.key.as_ref(),
+            encryption_required: s.spec.encryption_required,
+            window: self.window,
+            check_plain_timestamps: self.check_plain_timestamps,
+        });
+        let mut buf = Vec::new();
+        match receive(raw, now, &mut buf, |_| policy) {
+            Ok(accepted) => {
+                self.accepted(raw, accepted, site, origin, peer, received_at, now)
+                    .await
+            }
+            Err(rejected) => {
+                self.rejected(raw, rejected, site, origin, peer, received_at, now)
+                    .await
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn accepted(
+        &self,
+        raw: &[u8],
+        a: Accepted<'_>,
+        site: Option<Arc<Site>>,
+        origin: &Origin,
+        peer: SocketAddr,
+        received_at: i64,
+        now: i64,
+    ) -> Answer {
+        let site = site.expect("receive() accepts only frames of known sites");
+        let token = token_label(a.header.token.kind);
+        let account = site.spec.normalized_account();
+        if let Some(reason) = self.misaddressed(&a, &site, origin) {
+            warn!(listener = %origin.listener, %peer, account, token, reason,
+                receiver = a.header.receiver, prefix = a.header.prefix, "frame for another receiver or line: NAK");
+            return self.nak(origin, token, reason, now, a.dialect);
+        }
+        if a.payload == Payload::Null {
+            counter!("vakt_supervision_total", "transport" => origin.transport).increment(1);
+            debug!(listener = %origin.listener, %peer, account, "supervision (NULL): ACK");
+            return self.finish(
+                origin,
+                token,
+                "ack",
+                "supervision",
+                Some(ack(&a, &site, now)),
+            );
+        }
+        let frame_ref = self.frame_ref();
+        let rows = rows(&a, raw, &account, origin, peer, received_at, &frame_ref);
+        let key = dedup_key(&account, &a);
+        match tokio::time::timeout(self.store_timeout, self.writer.store(rows, Some(key))).await {
+            Ok(Ok(stored)) => {
+                let reason = match stored {
+                    Stored::New => "stored",
+                    Stored::Duplicate => {
+                        info!(listener = %origin.listener, %peer, account, token,
+                            sequence = a.header.sequence, "retransmission of a stored frame: ACK again, not stored twice");
+                        "duplicate"
+                    }
+                };
+                self.finish(origin, token, "ack", reason, Some(ack(&a, &site, now)))
+            }
+            Ok(Err(_)) => {
+                warn!(listener = %origin.listener, %peer, account, token, sequence = a.header.sequence,
+                    "frame not stored (database error): no answer, the panel will retry");
+                self.finish(origin, token, "none", "store_failed", None)
+            }
+            Err(_) => {
+                warn!(listener = %origin.listener, %peer, account, token, sequence = a.header.sequence,
+                    timeout_s = self.store_timeout.as_secs(), "frame not stored in time: no answer, the panel will retry");
+                self.finish(origin, token, "none", "store_timeout", None)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn rejected(
+        &self,
+        raw: &[u8],
+        r: Rejected<'_>,
+        site: Option<Arc<Site>>,
+        origin: &Origin,
+        peer: SocketAddr,
+        received_at: i64,
+        now: i64,
+    ) -> Answer {
+        let reason = r.error.kind();
+        let token = split_envelope(raw)
+            .ok()
+            .and_then(|e| lex_header(e.body).ok())
+            .map_or("unknown", |(t, _, _)| token_label(t.kind));
+        let account = r.account.unwrap_or("");
+        match (r.reply, r.echo) {
+            (Reply::Nak, _) => {
+                warn!(listener = %origin.listener, %peer, account, token, reason, detail = %r.error, "NAK");
+                self.nak(origin, token, reason, now, r.dialect)
+            }
+            (Reply::Duh, Some(echo)) => {
+                // A genuine frame (its CRC held) that we cannot read: keep it for the operator,
+                // when it belongs to one of our sites, before telling the panel to drop it.
+                if let Some(site) = &site {
+                    let row = raw_row(
+                        raw,
+                        site,
+                        echo,
+                        &r,
+                        origin,
+                        peer,
+                        received_at,
+                        self.frame_ref(),
+                    );
+                    let key = format!("raw|{}", escape(raw));
+                    match tokio::time::timeout(
+                        self.store_timeout,
+                        self.writer.store(vec![row], Some(key)),
+                    )
+                    .await
+                    {
+                        Ok(Ok(_)) => {}
+                        _ => {
+                            warn!(listener = %origin.listener, %peer, account, token, reason,
+                                "unprocessable frame could not be stored: no answer, the panel will retry");
+                            return self.finish(origin, token, "none", "store_failed", None);
+                        }
+                    }
+                }
+                warn!(listener = %origin.listener, %peer, account, token, reason, detail = %r.error,
+                    stored = site.is_some(), "DUH");
+                let mut out = BytesMut::new();
+                encode_duh(echo, r.dialect, &mut out);
+                self.finish(origin, token, "duh", reason, Some(out))
+            }
+            _ => {
+                warn!(listener = %origin.listener, %peer, account, token, reason, detail = %r.error,
+                    bytes = %escape(&raw[..raw.len().min(120)]), "no answer");
+                self.finish(origin, token, "none", reason, None)
+            }
+        }
+    }
+
+    /// A frame whose `R` or `L` differs from what its listener or site is set up for.
+    fn misaddressed(&self, a: &Accepted<'_>, site: &Site, origin: &Origin) -> Option<&'static str> {
+        let frame_r = a.header.receiver.and_then(hex_number);
+        let frame_l = hex_number(a.header.prefix);
+        let site_r = site.spec.receiver.as_deref().and_then(hex_number);
+        let site_l = site.spec.prefix.as_deref().and_then(hex_number);
+        for want in [origin.receiver, site_r].into_iter().flatten() {
+            if frame_r.is_some_and(|r| r != want) {
+                return Some("wrong_receiver");
+            }
+        }
+        for want in [origin.prefix, site_l].into_iter().flatten() {
+            if frame_l != Some(want) {
+                return Some("wrong_prefix");
+            }
+        }
+        None
+    }
+
+    fn nak(
+        &self,
+        origin: &Origin,
+        token: &'static str,
+        reason: &'static str,
+        now: i64,
+        dialect: Dialect,
+    ) -> Answer {
+        let mut out = BytesMut::new();
+        encode_nak(Timestamp::from_unix(now), dialect, &mut out);
+        self.finish(origin, token, "nak", reason, Some(out))
+    }
+
+    fn finish(
+        &self,
+        origin: &Origin,
+        token: &'static str,
+        outcome: &'static str,
+        reason: &'static str,
+        frame: Option<BytesMut>,
+    ) -> Answer {
+        counter!("vakt_frames_total", "transport" => origin.transport, "token" => token, "outcome" => outcome)
+            .increment(1);
+        counter!("vakt_answers_total", "answer" => outcome, "reason" => reason).increment(1);
+        Answer { frame, outcome }
+    }
+
+    fn frame_ref(&self) -> String {
+        let n = self.frames.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n:x}", self.node)
+    }
+}
+
+/// ACK or, for an encrypted frame, `*ACK` with the receiver's time.
+fn ack(a: &Accepted<'_>, site: &Site, now: i64) -> BytesMut {
+    let mut out = BytesMut::new();
+    match (a.encrypted, &site.key) {
+        (true, Some(key)) => encode_encrypted_ack(
+            &a.header,
+            key,
+            Timestamp::from_unix(now),
+            rand::random(),
+            a.dialect,
+            &mut out,
+        ),
+        _ => encode_ack(&a.header, a.dialect, &mut out),
+    }
+    out
+}
+
+/// What makes two frames "the same message" (PROTOCOLS.md §1.5): site, prefix, receiver,
+/// token, sequence and everything in the data section but the encryption pad. The panel's
+/// timestamp is part of it: a retransmission repeats it, a rebooted panel restarting its
+/// sequence sends a new one.
+fn dedup_key(account: &str, a: &Accepted<'_>) -> String {
+    let h = &a.header;
+    let mut key = format!(
+        "{account}|{}|{}|{}{}|{}|",
+        hex_number(h.prefix).map_or_else(|| h.prefix.to_owned(), |v| v.to_string()),
+        h.receiver
+            .map(|r| hex_number(r).map_or_else(|| r.to_owned(), |v| v.to_string()))
+            .unwrap_or_default(),
+        if a.encrypted { "*" } else { "" },
+        h.token.kind.as_str(),
+        h.sequence,
+    );
+    key.push_str(&escape(a.clear.data));
+    for x in &a.clear.xdata {
+        key.push('[');
+        key.push(char::from(x.id));
+        key.push_str(&escape(x.value));
+        key.push(']');
+    }
+    match a.clear.timestamp {
+        TimestampField::Valid(ts) => key.push_str(&format!("_{}", ts.unix())),
+        TimestampField::Invalid(t) => key.push_str(&format!("_{}", escape(t))),
+        TimestampField::Absent => {}
+    }
+    key
+}
+
+fn xdata_json(a: &Accepted<'_>) -> Option<String> {
+    if a.clear.xdata.is_empty() {
+        return None;
+    }
+    let v: Vec<_> = a
+        .clear
+        .xdata
+        .iter()
+        .map(|x| serde_json::json!({ "id": char::from(x.id).to_string(), "value": lossy_text(x.value) }))
+        .collect();
+    Some(serde_json::Value::Array(v).to_string())
+}
+
+fn base_row(
+    raw: &[u8],
+    account: &str,
+    origin: &Origin,
+    peer: SocketAddr,
+    received_at: i64,
+    frame_ref: &str,
+) -> EventRow {
+    EventRow {
+        frame_ref: frame_ref.to_owned(),
+        received_at,
+        listener: origin.listener.to_string(),
+        transport: origin.transport,
+        peer: peer.to_string(),
+        account: account.to_owned(),
+        raw: raw.to_vec(),
+        ..EventRow::default()
+    }
+}
+
+fn rows(
+    a: &Accepted<'_>,
+    raw: &[u8],
+    account: &str,
+    origin: &Origin,
+    peer: SocketAddr,
+    received_at: i64,
+    frame_ref: &str,
+) -> Vec<EventRow> {
+    let h = &a.header;
+    let mut base = base_row(raw, account, origin, peer, received_at, frame_ref);
+    base.token = h.token.kind.as_str().to_owned();
+    base.encrypted = a.encrypted;
+    base.sequence = h.sequence.to_owned();
+    base.receiver = h.receiver.map(str::to_owned);
+    base.prefix = Some(h.prefix.to_owned());
+    base.outcome = "ack";
+    base.panel_time = a.clear.timestamp.valid().map(|t| t.unix());
+    base.data = Some(lossy_text(a.clear.data));
+    base.xdata = xdata_json(a);
+    let events = a.payload.events();
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| event_row(&base, i, e))
+        .collect()
+}
+
+fn event_row(base: &EventRow, i: usize, e: &Event<'_>) -> EventRow {
+    let s = |x: Option<vakt_protocol::Short>| x.map(|v| v.as_str().to_owned());
+    let mut row = base.clone();
+    row.seq_in_frame = i32::try_from(i).unwrap_or(i32::MAX);
+    row.scheme = Some(e.scheme.name());
+    row.code = (!e.code.is_empty()).then(|| e.code.as_str().to_owned());
+    row.qualifier = e.qualifier.map(|q| char::from(q.digit()).to_string());
+    row.class = e.class.name();
+    row.kind = e.kind.map(|k| k.name());
+    row.meaning = e.meaning;
+    row.mapped_code = e.mapped_code();
+    row.partition = s(e.partition);
+    row.address = s(e.address);
+    row.address_kind = e.address.map(|_| e.address_kind.name());
+    row.zone = s(e.zone);
+    row.user_no = s(e.user);
+    row.text = e.text.map(lossy_text);
+    row.event_time = match (e.time, e.date) {
+        (None, None) => None,
+        (t, d) => Some(format!(
+            "{}{}{}",
+            d.map(|d| d.as_str().to_owned()).unwrap_or_default(),
+            if t.is_some() && d.is_some() { " " } else { "" },
+            t.map(|t| t.as_str().to_owned()).unwrap_or_default()
+        )),
+    };
+    row
+}
+
+#[allow(clippy::too_many_arguments)]
+fn raw_row(
+    raw: &[u8],
+    site: &Site,
+    echo: &[u8],
+    r: &Rejected<'_>,
+    origin: &Origin,
+    peer: SocketAddr,
+    received_at: i64,
+    frame_ref: String,
+) -> EventRow {
+    let mut row = base_row(
+        raw,
+        &site.spec.normalized_account(),
+        origin,
+        peer,
+        received_at,
+        &frame_ref,
+    );
+    let token = split_envelope(raw)
+        .ok()
+        .and_then(|e| lex_header(e.body).ok())
+        .map(|(t, _, _)| (t.kind.as_str().to_owned(), t.encrypted));
+    if let Some((t, enc)) = token {
+        row.token = t;
+        row.encrypted = enc;
+    }
+    // The echo is `seq[Rrcvr]Lpref#acct`; its first four characters are the sequence as sent.
+    row.sequence = lossy_text(&echo[..echo.len().min(4)]);
+    row.outcome = "duh";
+    row.reason = Some(r.error.to_string());
+    row.class = "unprocessed";
+    row
+}

@@ -1,0 +1,171 @@
+//! `vakt serve`: wires the database, the writer, the listeners and HTTP together, and shuts
+//! them down in the order that loses nothing: stop reading, finish the frames in flight
+//! (commit, then answer), stop the writer, close the database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+use crate::clock::unix_micros;
+use crate::config::{Config, ListenerKind};
+use crate::http::{self, AppState};
+use crate::pipeline::{Origin, Pipeline};
+use crate::site::hex_number;
+use crate::site_cache::SiteCache;
+use crate::store::{redact_url, Db};
+use crate::writer::{self, WriterConfig};
+use crate::{tcp, udp};
+
+/// Installs the Prometheus recorder (once per process).
+fn install_metrics() -> Result<PrometheusHandle> {
+    let latency = [
+        0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+    ];
+    let batch = [
+        1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+    ];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency)?
+        .set_buckets_for_metric(Matcher::Full("vakt_commit_batch_frames".into()), &batch)?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> Result<()> {
+    let metrics = install_metrics()?;
+    let db = Db::connect(&config.database.url, config.database.max_connections).await?;
+    println!(
+        "vakt: database {} ({})",
+        redact_url(&config.database.url),
+        db.backend()
+    );
+    for site in &config.sites {
+        db.upsert_site(site, unix_micros())
+            .await
+            .with_context(|| format!("storing site {} from the config", site.account))?;
+    }
+
+    let r = &config.receiver;
+    let (writer, writer_task) = writer::spawn(
+        db.clone(),
+        WriterConfig {
+            queue_capacity: r.queue_capacity,
+            max_batch: r.max_batch,
+            duplicate_window: Duration::from_secs(u64::from(r.duplicate_window_secs)),
+        },
+    );
+    let sites = SiteCache::new(db.clone(), Duration::from_secs(r.site_cache_secs));
+    let pipeline = Arc::new(Pipeline::new(sites, writer, r));
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let mut listeners = JoinSet::new();
+
+    for l in &config.listeners {
+        let origin = Origin {
+            listener: l.label().into(),
+            transport: l.kind.name(),
+            receiver: l.receiver.as_deref().and_then(hex_number),
+            prefix: l.prefix.as_deref().and_then(hex_number),
+        };
+        let (pipeline, cancel, tracker) = (pipeline.clone(), cancel.clone(), tracker.clone());
+        match l.kind {
+            ListenerKind::Tcp => {
+                let socket = TcpListener::bind(l.bind)
+                    .await
+                    .with_context(|| format!("binding tcp {}", l.bind))?;
+                println!(
+                    "vakt: listener {} tcp {}",
+                    origin.listener,
+                    socket.local_addr()?
+                );
+                let limits = tcp::Limits {
+                    max_connections: r.max_connections,
+                    max_frame: r.max_frame_bytes,
+                    idle_timeout: r.idle_timeout(),
+                };
+                listeners.spawn(tcp::serve(
+                    socket, origin, pipeline, limits, cancel, tracker,
+                ));
+            }
+            ListenerKind::Udp => {
+                let socket = UdpSocket::bind(l.bind)
+                    .await
+                    .with_context(|| format!("binding udp {}", l.bind))?;
+                println!(
+                    "vakt: listener {} udp {}",
+                    origin.listener,
+                    socket.local_addr()?
+                );
+                listeners.spawn(udp::serve(
+                    socket,
+                    origin,
+                    pipeline,
+                    r.max_connections,
+                    r.max_frame_bytes,
+                    cancel,
+                    tracker,
+                ));
+            }
+        }
+    }
+    drop(pipeline);
+
+    let http_socket = TcpListener::bind(config.http.bind)
+        .await
+        .with_context(|| format!("binding http {}", config.http.bind))?;
+    println!("vakt: http http://{}", http_socket.local_addr()?);
+    let app = http::router(AppState {
+        db: db.clone(),
+        metrics,
+    });
+    let http_cancel = cancel.clone();
+    let http_task = tokio::spawn(async move {
+        axum::serve(http_socket, app)
+            .with_graceful_shutdown(http_cancel.cancelled_owned())
+            .await
+    });
+    println!("vakt: ready");
+    info!("ready");
+
+    let signal = shutdown_signal().await?;
+    info!(
+        signal,
+        "shutting down: no new frames; finishing those in flight"
+    );
+    cancel.cancel();
+    while listeners.join_next().await.is_some() {}
+    tracker.close();
+    tracker.wait().await;
+    // Every pipeline (and so every writer handle) is gone: the writer drains its queue and ends.
+    writer_task.await.context("writer task")?;
+    let _ = http_task.await;
+    db.close().await;
+    println!("vakt: stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() -> Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}

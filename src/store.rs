@@ -1,0 +1,526 @@
+//! The database: SQLite (embedded default) or PostgreSQL, one schema, one set of queries.
+//!
+//! Both backends are reached through [`Db`]; each query is written once and expanded for both
+//! pool types by [`on_pool!`], so the two cannot drift apart. Placeholders are `$n` in order of
+//! first use, which both SQLite and PostgreSQL read the same way.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
+
+use crate::site::{KeyForm, Quirk, SiteSpec};
+
+/// Migrations embedded in the binary.
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A connection to the configured database.
+#[derive(Debug, Clone)]
+pub enum Db {
+    /// Embedded SQLite: a one-connection pool for the writer, another pool for reads.
+    Sqlite {
+        /// Writes (group commit, site changes).
+        write: SqlitePool,
+        /// Reads (API, site lookups).
+        read: SqlitePool,
+    },
+    /// PostgreSQL, shared by any number of vakt nodes.
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the pool of whichever backend `$db` is.
+macro_rules! on_pool {
+    ($db:expr, $which:ident, |$pool:ident| $body:expr) => {
+        match $db {
+            Db::Sqlite { $which: $pool, .. } => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// One row of the `events` table, ready to insert.
+#[derive(Debug, Clone, Default)]
+pub struct EventRow {
+    pub frame_ref: String,
+    pub received_at: i64,
+    pub listener: String,
+    pub transport: &'static str,
+    pub peer: String,
+    pub account: String,
+    pub token: String,
+    pub encrypted: bool,
+    pub sequence: String,
+    pub receiver: Option<String>,
+    pub prefix: Option<String>,
+    pub outcome: &'static str,
+    pub reason: Option<String>,
+    pub panel_time: Option<i64>,
+    pub data: Option<String>,
+    pub xdata: Option<String>,
+    pub seq_in_frame: i32,
+    pub scheme: Option<&'static str>,
+    pub code: Option<String>,
+    pub qualifier: Option<String>,
+    pub class: &'static str,
+    pub kind: Option<&'static str>,
+    pub meaning: Option<&'static str>,
+    pub mapped_code: Option<String>,
+    pub partition: Option<String>,
+    pub address: Option<String>,
+    pub address_kind: Option<&'static str>,
+    pub zone: Option<String>,
+    pub user_no: Option<String>,
+    pub text: Option<String>,
+    pub event_time: Option<String>,
+    pub raw: Vec<u8>,
+}
+
+/// Columns of `events` in insert order (without `id`).
+const EVENT_COLUMNS: &str = "frame_ref, received_at, listener, transport, peer, account, token, \
+    encrypted, sequence, receiver, prefix, outcome, reason, panel_time, data, xdata, \
+    seq_in_frame, scheme, code, qualifier, class, kind, meaning, mapped_code, partition, \
+    address, address_kind, zone, user_no, text, event_time, raw";
+const EVENT_COLUMN_COUNT: usize = 32;
+
+/// Rows per INSERT statement: under SQLite's 32766 bound parameters.
+const ROWS_PER_INSERT: usize = 32766 / EVENT_COLUMN_COUNT / 2;
+
+/// An event as the API returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub frame_ref: String,
+    pub received_at: String,
+    pub listener: String,
+    pub transport: String,
+    pub peer: String,
+    pub account: String,
+    pub token: String,
+    pub encrypted: bool,
+    pub sequence: String,
+    pub receiver: Option<String>,
+    pub prefix: Option<String>,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub panel_time: Option<String>,
+    pub data: Option<String>,
+    pub xdata: Option<serde_json::Value>,
+    pub seq_in_frame: i32,
+    pub scheme: Option<String>,
+    pub code: Option<String>,
+    pub qualifier: Option<String>,
+    pub class: String,
+    pub kind: Option<String>,
+    pub meaning: Option<String>,
+    pub mapped_code: Option<String>,
+    pub partition: Option<String>,
+    pub address: Option<String>,
+    pub address_kind: Option<String>,
+    pub zone: Option<String>,
+    pub user: Option<String>,
+    pub text: Option<String>,
+    pub event_time: Option<String>,
+    /// The frame as received, with control bytes escaped (`\n`, `\r`, `\xNN`).
+    pub raw: String,
+}
+
+/// Filter for [`Db::events`].
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub account: Option<String>,
+    /// Received at or after (unix microseconds).
+    pub since_micros: Option<i64>,
+    /// Only ids below this (paging newest-first).
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// Formats unix microseconds as RFC 3339 UTC.
+pub fn rfc3339_micros(micros: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl Db {
+    /// Connects (creating an SQLite file on first run) and brings the schema up to date.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        let db = if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .with_context(|| format!("database url {url}"))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a commit is on disk when it returns, which is what an ACK promises.
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10));
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts.clone())
+                .await
+                .with_context(|| format!("opening {url}"))?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .connect_with(opts)
+                .await?;
+            SQLITE_MIGRATIONS
+                .run(&write)
+                .await
+                .context("migrating the SQLite schema")?;
+            Self::Sqlite { write, read }
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            // synchronous_commit=on: COMMIT returns once the WAL is flushed, whatever the
+            // server's default says.
+            let opts = PgConnectOptions::from_str(url)
+                .with_context(|| format!("database url {url}"))?
+                .options([("synchronous_commit", "on")]);
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections.max(2))
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await
+                .with_context(|| format!("connecting to {}", redact_url(url)))?;
+            // Takes an advisory lock, so nodes starting together migrate once.
+            POSTGRES_MIGRATIONS
+                .run(&pool)
+                .await
+                .context("migrating the PostgreSQL schema")?;
+            Self::Postgres(pool)
+        } else {
+            anyhow::bail!("database url must start with sqlite: or postgres: (got {url:?})");
+        };
+        Ok(db)
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite { .. } => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite { write, read } => {
+                read.close().await;
+                write.close().await;
+            }
+            Self::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// A trivial query, for `/health`.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, read, |p| sqlx::query("SELECT 1")
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Commits one batch: claims the duplicate keys, inserts the rows of the frames that are
+    /// new, all in one transaction. `frames[i]` is `(dedup key, rows)`; the result says, per
+    /// frame, whether it was new (stored) or a duplicate (not stored again).
+    pub async fn commit_batch(
+        &self,
+        frames: &[(Option<&str>, &[EventRow])],
+        now_micros: i64,
+        dedup_cutoff_micros: i64,
+    ) -> Result<Vec<bool>, sqlx::Error> {
+        on_pool!(self, write, |p| {
+            let mut tx = p.begin().await?;
+            // Keys first; within one batch the first frame with a key wins.
+            let mut fresh = vec![true; frames.len()];
+            let mut keys: Vec<&str> = Vec::new();
+            for (i, (key, _)) in frames.iter().enumerate() {
+                if let Some(k) = key {
+                    if keys.contains(k) {
+                        fresh[i] = false;
+                    } else {
+                        keys.push(k);
+                    }
+                }
+            }
+            let mut claimed: Vec<String> = Vec::with_capacity(keys.len());
+            for chunk in keys.chunks(4000) {
+                let mut q = QueryBuilder::new("INSERT INTO dedup (key, seen_at) ");
+                q.push_values(chunk, |mut b, k| {
+                    b.push_bind(*k).push_bind(now_micros);
+                });
+                // A key older than the window is taken over: the same text after that long is
+                // a new event, not a retransmission.
+                q.push(" ON CONFLICT (key) DO UPDATE SET seen_at = excluded.seen_at WHERE dedup.seen_at < ");
+                q.push_bind(dedup_cutoff_micros);
+                q.push(" RETURNING key");
+                let rows = q.build().fetch_all(&mut *tx).await?;
+                for r in rows {
+                    claimed.push(r.try_get::<String, _>(0)?);
+                }
+            }
+            for (i, (key, _)) in frames.iter().enumerate() {
+                if let (Some(k), true) = (key, fresh[i]) {
+                    fresh[i] = claimed.iter().any(|c| c == k);
+                }
+            }
+            let rows: Vec<&EventRow> = frames
+                .iter()
+                .zip(&fresh)
+                .filter(|(_, new)| **new)
+                .flat_map(|((_, rows), _)| rows.iter())
+                .collect();
+            for chunk in rows.chunks(ROWS_PER_INSERT) {
+                let mut q = QueryBuilder::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(&r.frame_ref)
+                        .push_bind(r.received_at)
+                        .push_bind(&r.listener)
+                        .push_bind(r.transport)
+                        .push_bind(&r.peer)
+                        .push_bind(&r.account)
+                        .push_bind(&r.token)
+                        .push_bind(r.encrypted)
+                        .push_bind(&r.sequence)
+                        .push_bind(&r.receiver)
+                        .push_bind(&r.prefix)
+                        .push_bind(r.outcome)
+                        .push_bind(&r.reason)
+                        .push_bind(r.panel_time)
+                        .push_bind(&r.data)
+                        .push_bind(&r.xdata)
+                        .push_bind(r.seq_in_frame)
+                        .push_bind(r.scheme)
+                        .push_bind(&r.code)
+                        .push_bind(&r.qualifier)
+                        .push_bind(r.class)
+                        .push_bind(r.kind)
+                        .push_bind(r.meaning)
+                        .push_bind(&r.mapped_code)
+                        .push_bind(&r.partition)
+                        .push_bind(&r.address)
+                        .push_bind(r.address_kind)
+                        .push_bind(&r.zone)
+                        .push_bind(&r.user_no)
+                        .push_bind(&r.text)
+                        .push_bind(&r.event_time)
+                        .push_bind(&r.raw);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(fresh)
+        })
+    }
+
+    /// Forgets duplicate keys older than the window.
+    pub async fn prune_dedup(&self, cutoff_micros: i64) -> Result<u64, sqlx::Error> {
+        on_pool!(self, write, |p| {
+            let r = sqlx::query("DELETE FROM dedup WHERE seen_at < $1")
+                .bind(cutoff_micros)
+                .execute(p)
+                .await?;
+            Ok(r.rows_affected())
+        })
+    }
+
+    /// Events, newest first.
+    pub async fn events(&self, f: &EventQuery) -> Result<Vec<StoredEvent>> {
+        on_pool!(self, read, |p| {
+            let mut q = QueryBuilder::new("SELECT id, ");
+            q.push(EVENT_COLUMNS);
+            q.push(" FROM events WHERE 1=1");
+            if let Some(a) = &f.account {
+                q.push(" AND account = ").push_bind(a.to_ascii_uppercase());
+            }
+            if let Some(s) = f.since_micros {
+                q.push(" AND received_at >= ").push_bind(s);
+            }
+            if let Some(b) = f.before_id {
+                q.push(" AND id < ").push_bind(b);
+            }
+            q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit);
+            let rows = q.build().fetch_all(p).await?;
+            rows.iter().map(stored_event).collect()
+        })
+    }
+
+    /// Number of events stored (tests and the load generator).
+    pub async fn count_events(&self) -> Result<i64> {
+        Ok(on_pool!(self, read, |p| {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events")
+                .fetch_one(p)
+                .await
+        })?)
+    }
+
+    /// Inserts or replaces a site.
+    pub async fn upsert_site(&self, s: &SiteSpec, now_micros: i64) -> Result<()> {
+        let (form, key) = match s.key() {
+            Some((f, k)) => (Some(f.name()), Some(k)),
+            None => (None, None),
+        };
+        on_pool!(self, write, |p| {
+            sqlx::query(
+                "INSERT INTO sites (account, name, prefix, receiver, key_text, key_form, \
+                 encryption_required, quirks, supervision_secs, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (account) DO UPDATE SET name = excluded.name, \
+                 prefix = excluded.prefix, receiver = excluded.receiver, \
+                 key_text = excluded.key_text, key_form = excluded.key_form, \
+                 encryption_required = excluded.encryption_required, \
+                 quirks = excluded.quirks, supervision_secs = excluded.supervision_secs, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(s.normalized_account())
+            .bind(&s.name)
+            .bind(&s.prefix)
+            .bind(&s.receiver)
+            .bind(key)
+            .bind(form)
+            .bind(s.encryption_required)
+            .bind(Quirk::join(&s.quirks))
+            .bind(s.supervision_secs.map(i64::from))
+            .bind(now_micros)
+            .execute(p)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Deletes a site; `false` if there was none. Its events stay.
+    pub async fn remove_site(&self, account: &str) -> Result<bool> {
+        let r = on_pool!(self, write, |p| {
+            sqlx::query("DELETE FROM sites WHERE account = $1")
+                .bind(account.to_ascii_uppercase())
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(r > 0)
+    }
+
+    /// One site.
+    pub async fn site(&self, account: &str) -> Result<Option<SiteSpec>> {
+        on_pool!(self, read, |p| {
+            let row = sqlx::query(&format!("{SITE_SELECT} WHERE account = $1"))
+                .bind(account.to_ascii_uppercase())
+                .fetch_optional(p)
+                .await?;
+            row.as_ref().map(site_spec).transpose()
+        })
+    }
+
+    /// Sites in account order, `limit` from after `after`.
+    pub async fn sites(&self, after: Option<&str>, limit: i64) -> Result<Vec<SiteSpec>> {
+        on_pool!(self, read, |p| {
+            let rows = sqlx::query(&format!(
+                "{SITE_SELECT} WHERE account > $1 ORDER BY account LIMIT $2"
+            ))
+            .bind(after.unwrap_or("").to_ascii_uppercase())
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
+            rows.iter().map(site_spec).collect()
+        })
+    }
+}
+
+const SITE_SELECT: &str = "SELECT account, name, prefix, receiver, key_text, key_form, \
+    encryption_required, quirks, supervision_secs FROM sites";
+
+fn site_spec<R: Row>(r: &R) -> Result<SiteSpec>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    for<'q> String: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> Option<String>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> bool: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> Option<i64>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+{
+    let key_text: Option<String> = r.try_get("key_text")?;
+    let key_form: Option<String> = r.try_get("key_form")?;
+    let form = key_form.as_deref().and_then(KeyForm::from_name);
+    let supervision: Option<i64> = r.try_get("supervision_secs")?;
+    Ok(SiteSpec {
+        account: r.try_get("account")?,
+        name: r.try_get("name")?,
+        prefix: r.try_get("prefix")?,
+        receiver: r.try_get("receiver")?,
+        key_hex: key_text.clone().filter(|_| form == Some(KeyForm::Hex)),
+        key_ascii: key_text.filter(|_| form == Some(KeyForm::Ascii)),
+        encryption_required: r.try_get("encryption_required")?,
+        quirks: Quirk::parse_list(&r.try_get::<String, _>("quirks")?),
+        supervision_secs: supervision.and_then(|s| u32::try_from(s).ok()),
+    })
+}
+
+fn stored_event<R: Row>(r: &R) -> Result<StoredEvent>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    for<'q> String: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> Option<String>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> bool: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> i64: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> i32: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> Option<i64>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> Vec<u8>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+{
+    let panel_time: Option<i64> = r.try_get("panel_time")?;
+    let xdata: Option<String> = r.try_get("xdata")?;
+    let raw: Vec<u8> = r.try_get("raw")?;
+    Ok(StoredEvent {
+        id: r.try_get("id")?,
+        frame_ref: r.try_get("frame_ref")?,
+        received_at: rfc3339_micros(r.try_get("received_at")?),
+        listener: r.try_get("listener")?,
+        transport: r.try_get("transport")?,
+        peer: r.try_get("peer")?,
+        account: r.try_get("account")?,
+        token: r.try_get("token")?,
+        encrypted: r.try_get("encrypted")?,
+        sequence: r.try_get("sequence")?,
+        receiver: r.try_get("receiver")?,
+        prefix: r.try_get("prefix")?,
+        outcome: r.try_get("outcome")?,
+        reason: r.try_get("reason")?,
+        panel_time: panel_time.map(|s| rfc3339_micros(s * 1_000_000)),
+        data: r.try_get("data")?,
+        xdata: xdata.and_then(|x| serde_json::from_str(&x).ok()),
+        seq_in_frame: r.try_get("seq_in_frame")?,
+        scheme: r.try_get("scheme")?,
+        code: r.try_get("code")?,
+        qualifier: r.try_get("qualifier")?,
+        class: r.try_get("class")?,
+        kind: r.try_get("kind")?,
+        meaning: r.try_get("meaning")?,
+        mapped_code: r.try_get("mapped_code")?,
+        partition: r.try_get("partition")?,
+        address: r.try_get("address")?,
+        address_kind: r.try_get("address_kind")?,
+        zone: r.try_get("zone")?,
+        user: r.try_get("user_no")?,
+        text: r.try_get("text")?,
+        event_time: r.try_get("event_time")?,
+        raw: crate::escape::escape(&raw),
+    })
+}
+
+/// A database URL without its password, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,980 @@
+//! `vakt serve` end to end: a real gateway process, real loopback sockets, a real database
+//! (every test runs on SQLite and on PostgreSQL).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use vakt_protocol::dc09::{decrypt, parse_frame, Content, Key, Quirks, TokenKind};
+
+/// Runs an async test body once per database backend.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(super::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+on_both_databases!(
+    answers_and_stores,
+    rejections,
+    duplicates,
+    udp,
+    tcp_split_and_coalesced,
+    restart_keeps_everything,
+    sigterm_under_load_loses_nothing_acknowledged,
+    kill9_under_load_loses_nothing_acknowledged,
+    database_failure_stops_acks_then_resumes,
+    http_api,
+    site_cli,
+    connection_limits,
+);
+
+const NO_ANSWER_WAIT: Duration = Duration::from_millis(1500);
+
+fn aes_key() -> Key {
+    Key::from_hex(AES_KEY_HEX).unwrap()
+}
+
+fn aes256_key() -> Key {
+    Key::from_ascii(AES256_KEY_ASCII).unwrap()
+}
+
+/// Checks an `*ACK`: header echoed, and the encrypted part opens with `key` to `]` + a
+/// receiver time within seconds of now.
+fn assert_encrypted_ack(answer: &[u8], echo: &str, key: &Key) {
+    let f = parse_frame(answer, &Quirks::default())
+        .unwrap_or_else(|e| panic!("*ACK does not parse: {e}: {}", show(answer)));
+    assert!(f.header.token.encrypted, "{}", show(answer));
+    assert_eq!(f.header.token.kind, TokenKind::Ack);
+    assert_eq!(f.header.echo, echo.as_bytes());
+    let Content::Encrypted(hex) = f.content else {
+        panic!("*ACK must carry ciphertext: {}", show(answer))
+    };
+    let mut buf = Vec::new();
+    let clear = decrypt(hex, key, &mut buf).expect("*ACK opens with the site key");
+    assert!(clear.data.is_empty());
+    let ts = clear
+        .timestamp
+        .valid()
+        .expect("*ACK carries the receiver time");
+    assert!((ts.unix() - now_unix()).abs() <= 5);
+}
+
+async fn answers_and_stores(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let gw = Gateway::start(&db.scratch.0, &base_config(&db.url));
+
+    // Plain ADM-CID, one connection per frame, two sites.
+    let f = frame(TokenKind::AdmCid, "0001", PLAIN, "#1234|1131 01 015");
+    assert_eq!(
+        ask_once(gw.tcp, &f).await.unwrap(),
+        expected_ack("0001L0#1234")
+    );
+    let f = frame(TokenKind::AdmCid, "0002", PLAIN2, "#ABC123|3401 02 007");
+    assert_eq!(
+        ask_once(gw.tcp, &f).await.unwrap(),
+        expected_ack("0002L0#ABC123")
+    );
+    // SIA-DCS with two events and a receiver field, echoed exactly (`L000` stays `L000`).
+    let f = frame_with(
+        TokenKind::SiaDcs,
+        "0003",
+        Some("0A1"),
+        "000",
+        PLAIN,
+        "#1234|Nri2/BA12/FA03",
+        None,
+        None,
+    );
+    assert_eq!(
+        ask_once(gw.tcp, &f).await.unwrap(),
+        expected_ack("0003R0A1L000#1234")
+    );
+    // Encrypted, AES-128 (hex key) and AES-256 (ASCII key).
+    let key = aes_key();
+    let f = frame_with(
+        TokenKind::AdmCid,
+        "0004",
+        None,
+        "0",
+        AES,
+        "#5678|1602 00 000",
+        Some(now_unix()),
+        Some(&key),
+    );
+    assert_encrypted_ack(&ask_once(gw.tcp, &f).await.unwrap(), "0004L0#5678", &key);
+    let key256 = aes256_key();
+    let f = frame_with(
+        TokenKind::SiaDcs,
+        "0005",
+        Some("1"),
+        "2",
+        AES256,
+        "#9ABC|Nri1/PA501",
+        Some(now_unix()),
+        Some(&key256),
+    );
+    assert_encrypted_ack(
+        &ask_once(gw.tcp, &f).await.unwrap(),
+        "0005R1L2#9ABC",
+        &key256,
+    );
+
+    let e = gw.events(PLAIN).await;
+    assert_eq!(e.len(), 3, "{e:#?}");
+    // Newest first: the SIA frame's two events, then the Contact ID event.
+    assert_eq!(e[2]["code"], "131");
+    assert_eq!(e[2]["qualifier"], "1");
+    assert_eq!(e[2]["class"], "alarm");
+    assert_eq!(e[2]["kind"], "burglary");
+    assert_eq!(e[2]["zone"], "015");
+    assert_eq!(e[2]["partition"], "01");
+    assert_eq!(e[2]["transport"], "tcp");
+    assert_eq!(e[2]["listener"], "tcp");
+    assert_eq!(e[2]["outcome"], "ack");
+    assert!(e[2]["raw"].as_str().unwrap().contains("1131 01 015"));
+    let sia: Vec<_> = e[..2].iter().map(|x| x["code"].as_str().unwrap()).collect();
+    assert!(sia.contains(&"BA") && sia.contains(&"FA"), "{sia:?}");
+    assert_eq!(e[0]["frame_ref"], e[1]["frame_ref"]);
+    assert_eq!(e[0]["receiver"], "0A1");
+    assert_eq!(e[0]["prefix"], "000");
+    let e = gw.events(PLAIN2).await;
+    assert_eq!(
+        (e[0]["code"].as_str(), e[0]["class"].as_str()),
+        (Some("401"), Some("closing"))
+    );
+    let e = gw.events(AES).await;
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0]["encrypted"], true);
+    assert_eq!(e[0]["data"], "#5678|1602 00 000");
+    assert_eq!(e[0]["class"], "test");
+    assert!(e[0]["panel_time"].is_string());
+    let e = gw.events(AES256).await;
+    assert_eq!(
+        (e[0]["code"].as_str(), e[0]["kind"].as_str()),
+        (Some("PA"), Some("panic"))
+    );
+}
+
+async fn rejections(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let gw = Gateway::start(&db.scratch.0, &base_config(&db.url));
+    // All on one long-lived connection: none of these may close it.
+    let mut c = TcpStream::connect(gw.tcp).await.unwrap();
+    let good = |seq: &str| frame(TokenKind::AdmCid, seq, PLAIN, "#1234|1131 01 015");
+
+    // Bad CRC and bad length: no answer, the panel retries.
+    let mut bad = good("0001");
+    bad[1] = if bad[1] == b'0' { b'1' } else { b'0' };
+    assert_eq!(
+        ask_with_wait(&mut c, &bad).await,
+        None,
+        "bad CRC gets no answer"
+    );
+    let mut bad = good("0001");
+    bad[8] = if bad[8] == b'0' { b'1' } else { b'0' };
+    assert_eq!(
+        ask_with_wait(&mut c, &bad).await,
+        None,
+        "bad length gets no answer"
+    );
+    // Bytes outside any frame are dropped; the next frame is still answered.
+    c.write_all(b"garbage without a frame start").await.unwrap();
+    assert_eq!(
+        ask(&mut c, &good("0002")).await.unwrap(),
+        expected_ack("0002L0#1234")
+    );
+
+    // NAK: unknown account, wrong key, plaintext where encryption is required, timestamps
+    // outside the window (40 s behind, 20 s ahead).
+    let nak = |what: &str, a: Option<Vec<u8>>| {
+        let a = a.unwrap_or_else(|| panic!("{what}: no answer"));
+        assert!(
+            is_nak_now(&a),
+            "{what}: want NAK with receiver time, got {}",
+            show(&a)
+        );
+    };
+    nak(
+        "unknown account",
+        ask(
+            &mut c,
+            &frame(TokenKind::AdmCid, "0003", "FFF1", "#FFF1|1131 01 015"),
+        )
+        .await,
+    );
+    let wrong = Key::from_hex("0F0E0D0C0B0A09080706050403020100").unwrap();
+    let enc = |seq, ts, key: &Key| {
+        frame_with(
+            TokenKind::AdmCid,
+            seq,
+            None,
+            "0",
+            AES,
+            "#5678|1131 01 015",
+            Some(ts),
+            Some(key),
+        )
+    };
+    nak(
+        "wrong key",
+        ask(&mut c, &enc("0004", now_unix(), &wrong)).await,
+    );
+    nak(
+        "plaintext for an encrypted site",
+        ask(
+            &mut c,
+            &frame(TokenKind::AdmCid, "0005", AES, "#5678|1131 01 015"),
+        )
+        .await,
+    );
+    nak(
+        "41 s old",
+        ask(&mut c, &enc("0006", now_unix() - 45, &aes_key())).await,
+    );
+    nak(
+        "25 s ahead",
+        ask(&mut c, &enc("0007", now_unix() + 25, &aes_key())).await,
+    );
+    let plain_old = frame_with(
+        TokenKind::AdmCid,
+        "0008",
+        None,
+        "0",
+        PLAIN,
+        "#1234|1131 01 015",
+        Some(now_unix() - 300),
+        None,
+    );
+    nak(
+        "plain frame with an old timestamp",
+        ask(&mut c, &plain_old).await,
+    );
+    // Inside the window: accepted.
+    assert_encrypted_ack(
+        &ask(&mut c, &enc("0009", now_unix() - 30, &aes_key()))
+            .await
+            .unwrap(),
+        "0009L0#5678",
+        &aes_key(),
+    );
+    // A site pinned to R12 L3 refuses frames for other receivers or lines.
+    let pinned = |r: Option<&str>, l: &str| {
+        frame_with(
+            TokenKind::AdmCid,
+            "0010",
+            r,
+            l,
+            PINNED,
+            "#7777|1131 01 015",
+            None,
+            None,
+        )
+    };
+    nak(
+        "wrong receiver",
+        ask(&mut c, &pinned(Some("13"), "3")).await,
+    );
+    nak("wrong prefix", ask(&mut c, &pinned(Some("12"), "4")).await);
+    assert_eq!(
+        ask(&mut c, &pinned(Some("012"), "03")).await.unwrap(),
+        expected_ack("0010R012L03#7777")
+    );
+
+    // DUH: a token we do not process, and data that does not parse. Stored raw first.
+    let f = frame(TokenKind::Other("XYZ-ABC"), "0011", PLAIN, "whatever");
+    assert_eq!(
+        ask(&mut c, &f).await.unwrap(),
+        expected_reply("DUH", "0011L0#1234")
+    );
+    let f = frame(TokenKind::AdmCid, "0012", PLAIN, "#1234|not contact id");
+    assert_eq!(
+        ask(&mut c, &f).await.unwrap(),
+        expected_reply("DUH", "0012L0#1234")
+    );
+    // dc09-spt's hex sequence: DUH (stored raw) by default, decoded with the site's quirk.
+    let f = frame(TokenKind::AdmCid, "000A", PLAIN, "#1234|1110 00 003");
+    assert_eq!(
+        ask(&mut c, &f).await.unwrap(),
+        expected_reply("DUH", "000AL0#1234")
+    );
+    let f = frame(TokenKind::AdmCid, "000A", HEXSEQ, "#4321|1110 00 003");
+    assert_eq!(ask(&mut c, &f).await.unwrap(), expected_ack("000AL0#4321"));
+
+    // NULL: ACK, counted, not stored.
+    let f = frame(TokenKind::Null, "0000", PLAIN, "");
+    assert_eq!(ask(&mut c, &f).await.unwrap(), expected_ack("0000L0#1234"));
+    // An answer token sent to a receiver is not answered.
+    let f = frame(TokenKind::Ack, "0013", PLAIN, "");
+    assert_eq!(ask_with_wait(&mut c, &f).await, None);
+    // And the connection still works after all of that.
+    assert_eq!(
+        ask(&mut c, &good("0014")).await.unwrap(),
+        expected_ack("0014L0#1234")
+    );
+
+    let e = gw.events(PLAIN).await;
+    let seqs: Vec<_> = e.iter().map(|x| x["sequence"].as_str().unwrap()).collect();
+    assert_eq!(seqs, ["0014", "000A", "0012", "0011", "0002"], "{e:#?}");
+    for duh in &e[1..4] {
+        assert_eq!(duh["outcome"], "duh");
+        assert_eq!(duh["class"], "unprocessed");
+        assert!(duh["reason"].as_str().is_some_and(|r| !r.is_empty()));
+        assert!(duh["raw"].as_str().unwrap().starts_with("\\n"));
+    }
+    assert_eq!(e[3]["token"], "XYZ-ABC");
+    let e = gw.events(HEXSEQ).await;
+    assert_eq!(
+        (e[0]["code"].as_str(), e[0]["sequence"].as_str()),
+        (Some("110"), Some("000A"))
+    );
+    assert!(gw.events(AES).await.len() == 1);
+
+    let (_, m) = gw.get("/metrics").await;
+    for line in [
+        r#"vakt_answers_total{answer="nak",reason="unknown_account"} 1"#,
+        r#"vakt_answers_total{answer="nak",reason="encryption_required"} 1"#,
+        r#"vakt_answers_total{answer="nak",reason="wrong_receiver"} 1"#,
+        r#"vakt_answers_total{answer="nak",reason="wrong_prefix"} 1"#,
+        r#"vakt_answers_total{answer="duh",reason="unsupported_token"} 1"#,
+        r#"vakt_answers_total{answer="ack",reason="supervision"} 1"#,
+        r#"vakt_supervision_total{transport="tcp"} 1"#,
+        r#"vakt_frames_total{transport="tcp",token="other",outcome="duh"} 1"#,
+        r#"vakt_framing_errors_total{transport="tcp",reason="garbage"} 1"#,
+    ] {
+        assert!(m.contains(line), "metrics lack {line}:\n{m}");
+    }
+    let log = gw.log();
+    assert!(log.contains("reason=\"unknown_account\""), "{log}");
+    assert!(!log.contains(AES_KEY_HEX), "the key must never be logged");
+}
+
+async fn ask_with_wait(c: &mut TcpStream, f: &[u8]) -> Option<Vec<u8>> {
+    c.write_all(f).await.unwrap();
+    read_answer(c, NO_ANSWER_WAIT).await
+}
+
+async fn duplicates(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let gw = Gateway::start(&db.scratch.0, &base_config(&db.url));
+    let ts = now_unix();
+    let f = frame_with(
+        TokenKind::AdmCid,
+        "0042",
+        None,
+        "0",
+        PLAIN,
+        "#1234|1131 01 015",
+        Some(ts),
+        None,
+    );
+    // Our ACK "was lost": the panel sends the same frame again, on a new connection.
+    for _ in 0..3 {
+        assert_eq!(
+            ask_once(gw.tcp, &f).await.unwrap(),
+            expected_ack("0042L0#1234")
+        );
+    }
+    assert_eq!(
+        gw.events(PLAIN).await.len(),
+        1,
+        "a retransmission is stored once"
+    );
+    // An encrypted retransmission has a new random pad but the same content.
+    let key = aes_key();
+    let e1 = frame_with(
+        TokenKind::AdmCid,
+        "0007",
+        None,
+        "0",
+        AES,
+        "#5678|1131 01 015",
+        Some(ts),
+        Some(&key),
+    );
+    let e2 = frame_with(
+        TokenKind::AdmCid,
+        "0007",
+        None,
+        "0",
+        AES,
+        "#5678|1131 01 015",
+        Some(ts),
+        Some(&key),
+    );
+    assert_ne!(e1, e2);
+    assert!(ask_once(gw.tcp, &e1).await.is_some());
+    assert!(ask_once(gw.tcp, &e2).await.is_some());
+    assert_eq!(gw.events(AES).await.len(), 1);
+    // A rebooted panel restarts at 0001 with the same event: a new message (new timestamp).
+    let a = frame_with(
+        TokenKind::AdmCid,
+        "0001",
+        None,
+        "0",
+        PLAIN2,
+        "#ABC123|1602 00 000",
+        Some(ts - 10),
+        None,
+    );
+    let b = frame_with(
+        TokenKind::AdmCid,
+        "0001",
+        None,
+        "0",
+        PLAIN2,
+        "#ABC123|1602 00 000",
+        Some(ts),
+        None,
+    );
+    assert!(ask_once(gw.tcp, &a).await.is_some());
+    assert!(ask_once(gw.tcp, &b).await.is_some());
+    // Same sequence, different data: a different message.
+    let c = frame(TokenKind::AdmCid, "0001", PLAIN2, "#ABC123|1130 00 001");
+    assert!(ask_once(gw.tcp, &c).await.is_some());
+    assert_eq!(gw.events(PLAIN2).await.len(), 3);
+    // Duplicates within one batch (sent concurrently) are stored once too.
+    let f = frame(TokenKind::SiaDcs, "0100", PLAIN2, "#ABC123|Nri1/BA01");
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let f = f.clone();
+            let addr = gw.tcp;
+            tokio::spawn(async move { ask_once(addr, &f).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), expected_ack("0100L0#ABC123"));
+    }
+    assert_eq!(gw.events(PLAIN2).await.len(), 4);
+    let (_, m) = gw.get("/metrics").await;
+    assert!(m.contains("vakt_duplicates_total 10"), "{m}");
+}
+
+async fn udp(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let gw = Gateway::start(&db.scratch.0, &base_config(&db.url));
+    let wait = Duration::from_secs(5);
+    let f = frame(TokenKind::SiaDcs, "0001", PLAIN, "#1234|Nri1/BA12");
+    assert_eq!(
+        ask_udp(gw.udp, &f, wait).await.unwrap(),
+        expected_ack("0001L0#1234")
+    );
+    let key = aes_key();
+    let f = frame_with(
+        TokenKind::AdmCid,
+        "0002",
+        None,
+        "0",
+        AES,
+        "#5678|1131 01 015",
+        Some(now_unix()),
+        Some(&key),
+    );
+    assert_encrypted_ack(
+        &ask_udp(gw.udp, &f, wait).await.unwrap(),
+        "0002L0#5678",
+        &key,
+    );
+    let f = frame(TokenKind::AdmCid, "0003", "FFF1", "#FFF1|1131 01 015");
+    assert!(is_nak_now(&ask_udp(gw.udp, &f, wait).await.unwrap()));
+    let mut bad = frame(TokenKind::AdmCid, "0004", PLAIN, "#1234|1131 01 015");
+    bad[2] ^= 1;
+    assert_eq!(ask_udp(gw.udp, &bad, NO_ANSWER_WAIT).await, None);
+    // Two frames in one datagram are not one frame: no answer.
+    let two = [
+        frame(TokenKind::AdmCid, "0005", PLAIN, "#1234|1131 01 015"),
+        frame(TokenKind::AdmCid, "0006", PLAIN, "#1234|1131 01 015"),
+    ]
+    .concat();
+    assert_eq!(ask_udp(gw.udp, &two, NO_ANSWER_WAIT).await, None);
+    let e = gw.events(PLAIN).await;
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0]["transport"], "udp");
+    assert_eq!(e[0]["listener"], "udp");
+    assert_eq!(gw.events(AES).await.len(), 1);
+}
+
+async fn tcp_split_and_coalesced(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let gw = Gateway::start(&db.scratch.0, &base_config(&db.url));
+    let mut c = TcpStream::connect(gw.tcp).await.unwrap();
+    // Three frames in one write: three answers, in order.
+    let frames: Vec<_> = (1..=3)
+        .map(|i| {
+            frame(
+                TokenKind::AdmCid,
+                &format!("{i:04}"),
+                PLAIN,
+                &format!("#1234|1131 01 {i:03}"),
+            )
+        })
+        .collect();
+    c.write_all(&frames.concat()).await.unwrap();
+    for i in 1..=3 {
+        let a = read_answer(&mut c, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(a, expected_ack(&format!("{i:04}L0#1234")));
+    }
+    // One frame a few bytes at a time.
+    let f = frame(TokenKind::SiaDcs, "0004", PLAIN, "#1234|Nri1/FA03");
+    for chunk in f.chunks(5) {
+        c.write_all(chunk).await.unwrap();
+        c.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        read_answer(&mut c, Duration::from_secs(10)).await.unwrap(),
+        expected_ack("0004L0#1234")
+    );
+    // The end of one frame and the start of the next in one write.
+    let (a, b) = (
+        frame(TokenKind::AdmCid, "0005", PLAIN, "#1234|1131 01 005"),
+        frame(TokenKind::AdmCid, "0006", PLAIN, "#1234|1131 01 006"),
+    );
+    c.write_all(&a[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    c.write_all(&[&a[10..], &b[..7]].concat()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    c.write_all(&b[7..]).await.unwrap();
+    assert_eq!(
+        read_answer(&mut c, Duration::from_secs(10)).await.unwrap(),
+        expected_ack("0005L0#1234")
+    );
+    assert_eq!(
+        read_answer(&mut c, Duration::from_secs(10)).await.unwrap(),
+        expected_ack("0006L0#1234")
+    );
+    assert_eq!(gw.events(PLAIN).await.len(), 6);
+}
+
+async fn restart_keeps_everything(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let config = base_config(&db.url);
+    let mut gw = Gateway::start(&db.scratch.0, &config);
+    for i in 1..=20 {
+        let f = frame(
+            TokenKind::AdmCid,
+            &format!("{i:04}"),
+            PLAIN,
+            &format!("#1234|1131 01 {i:03}"),
+        );
+        assert!(ask_once(gw.tcp, &f).await.is_some());
+    }
+    assert!(gw.signal("TERM").success());
+    drop(gw);
+    let gw = Gateway::start(&db.scratch.0, &config);
+    assert_eq!(gw.events(PLAIN).await.len(), 20);
+    // The duplicate window survives the restart too.
+    let f = frame(TokenKind::AdmCid, "0020", PLAIN, "#1234|1131 01 020");
+    assert!(ask_once(gw.tcp, &f).await.is_some());
+    let f = frame(TokenKind::AdmCid, "0021", PLAIN, "#1234|1131 01 021");
+    assert!(ask_once(gw.tcp, &f).await.is_some());
+    assert_eq!(gw.events(PLAIN).await.len(), 21);
+}
+
+/// Clients on many connections send frames as fast as the gateway answers; the gateway is
+/// stopped with `sig` meanwhile. Returns the zones whose frames were acknowledged.
+async fn load_until_signal(backend: Backend, sig: &str) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let mut gw = Gateway::start(&db.scratch.0, &base_config(&db.url));
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut tasks = Vec::new();
+    for client in 0..16u32 {
+        let (addr, acked) = (gw.tcp, acked.clone());
+        tasks.push(tokio::spawn(async move {
+            let Ok(mut c) = TcpStream::connect(addr).await else {
+                return;
+            };
+            for n in 0..100_000u32 {
+                let data = format!("#1234|Nri1/BA{client:02}{n:05}");
+                let f = frame(
+                    TokenKind::SiaDcs,
+                    &format!("{:04}", n % 9999 + 1),
+                    PLAIN,
+                    &data,
+                );
+                if c.write_all(&f).await.is_err() {
+                    return;
+                }
+                match read_answer(&mut c, Duration::from_secs(10)).await {
+                    Some(a) if a.windows(5).any(|w| w == b"\"ACK\"") => {
+                        acked.lock().unwrap().push(format!("{client:02}{n:05}"))
+                    }
+                    _ => return,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = acked.lock().unwrap().len();
+    let status = gw.signal(sig);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        before > 100,
+        "load too light to mean anything: {before} ACKs"
+    );
+    if sig == "TERM" {
+        assert!(
+            status.success(),
+            "SIGTERM must end vakt cleanly: {status:?}\n{}",
+            gw.log()
+        );
+        assert!(gw.log().contains("shutting down"));
+    }
+    // Everything acknowledged is in the database.
+    let store = db.connect().await;
+    let mut stored = std::collections::HashSet::new();
+    let mut before_id = None;
+    loop {
+        let page = store
+            .events(&vakt::store::EventQuery {
+                account: Some(PLAIN.into()),
+                since_micros: None,
+                before_id,
+                limit: 10_000,
+            })
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        before_id = Some(last.id);
+        stored.extend(page.iter().filter_map(|e| e.address.clone()));
+    }
+    let lost: Vec<_> = acked.iter().filter(|z| !stored.contains(*z)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged events lost after SIG{sig}: {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(10)]
+    );
+    eprintln!(
+        "SIG{sig}: {} acknowledged, {} stored, none lost",
+        acked.len(),
+        stored.len()
+    );
+    store.close().await;
+}
+
+async fn sigterm_under_load_loses_nothing_acknowledged(backend: Backend) {
+    load_until_signal(backend, "TERM").await;
+}
+
+async fn kill9_under_load_loses_nothing_acknowledged(backend: Backend) {
+    load_until_signal(backend, "KILL").await;
+}
+
+async fn database_failure_stops_acks_then_resumes(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let gw = Gateway::start(&db.scratch.0, &base_config(&db.url));
+    let f1 = frame(TokenKind::AdmCid, "0001", PLAIN, "#1234|1131 01 001");
+    assert!(ask_once(gw.tcp, &f1).await.is_some());
+    // Every insert into events now fails, as on a full or broken disk.
+    match backend {
+        Backend::Sqlite => db.exec("CREATE TRIGGER broken BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk on fire'); END").await,
+        Backend::Postgres => db.exec("CREATE FUNCTION broken() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$ LANGUAGE plpgsql; CREATE TRIGGER broken BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION broken()").await,
+    }
+    let f2 = frame(TokenKind::AdmCid, "0002", PLAIN, "#1234|1131 01 002");
+    let mut c = TcpStream::connect(gw.tcp).await.unwrap();
+    assert_eq!(
+        ask_with_wait(&mut c, &f2).await,
+        None,
+        "no ACK for a frame that was not stored"
+    );
+    assert_eq!(
+        ask_with_wait(&mut c, &f2).await,
+        None,
+        "the connection stays; still no ACK"
+    );
+    // NULL needs no storage and is still answered; the process is alive.
+    let null = frame(TokenKind::Null, "0000", PLAIN, "");
+    assert_eq!(
+        ask(&mut c, &null).await.unwrap(),
+        expected_ack("0000L0#1234")
+    );
+    let (_, m) = gw.get("/metrics").await;
+    assert!(m.contains("vakt_commit_errors_total"), "{m}");
+    assert!(
+        m.contains(r#"vakt_answers_total{answer="none",reason="store_failed"}"#),
+        "{m}"
+    );
+    assert!(gw.log().contains("database commit failed"));
+    // The disk is repaired: the panel's next retry is stored and acknowledged.
+    match backend {
+        Backend::Sqlite => db.exec("DROP TRIGGER broken").await,
+        Backend::Postgres => {
+            db.exec("DROP TRIGGER broken ON events; DROP FUNCTION broken()")
+                .await
+        }
+    }
+    let mut answered = None;
+    for _ in 0..20 {
+        answered = ask_with_wait(&mut c, &f2).await;
+        if answered.is_some() {
+            break;
+        }
+    }
+    assert_eq!(answered.unwrap(), expected_ack("0002L0#1234"));
+    let e = gw.events(PLAIN).await;
+    assert_eq!(e.len(), 2);
+    assert!(gw.log().contains("acknowledging resumes"));
+}
+
+async fn http_api(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let gw = Gateway::start(&db.scratch.0, &base_config(&db.url));
+    let h = gw.json("/health").await;
+    assert_eq!(h["status"], "ok");
+    assert_eq!(
+        h["database"],
+        if backend == Backend::Sqlite {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+    );
+    let sites = gw.json("/api/sites").await;
+    let list = sites["sites"].as_array().unwrap();
+    assert_eq!(list.len(), 6);
+    let (_, body) = gw.get("/api/sites").await;
+    assert!(
+        !body.contains(AES_KEY_HEX) && !body.contains(AES256_KEY_ASCII),
+        "keys are never served"
+    );
+    let s = gw.json("/api/sites/5678").await;
+    assert_eq!(s["key"]["bits"], 128);
+    assert_eq!(s["key"]["form"], "hex");
+    assert_eq!(s["encryption_required"], true);
+    let s = gw.json("/api/sites/9abc").await;
+    assert_eq!(s["key"]["bits"], 256);
+    let s = gw.json("/api/sites/4321").await;
+    assert_eq!(s["quirks"][0], "hex-sequence");
+    let (status, body) = gw.get("/api/sites/FFFF").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("no site with account FFFF"), "{body}");
+    let (status, body) = gw.get("/api/sites?after=5678&limit=2").await;
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let accounts: Vec<_> = v["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["account"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(accounts, ["7777", "9ABC"]);
+
+    for i in 1..=5 {
+        let f = frame(
+            TokenKind::AdmCid,
+            &format!("{i:04}"),
+            PLAIN,
+            &format!("#1234|1131 01 {i:03}"),
+        );
+        assert!(ask_once(gw.tcp, &f).await.is_some());
+    }
+    let v = gw.json("/api/events?limit=2").await;
+    let ev = v["events"].as_array().unwrap();
+    assert_eq!(ev.len(), 2);
+    assert_eq!(ev[0]["zone"], "005");
+    let before = ev[1]["id"].as_i64().unwrap();
+    let v = gw
+        .json(&format!("/api/events?before={before}&limit=10"))
+        .await;
+    assert_eq!(v["events"].as_array().unwrap().len(), 3);
+    let v = gw
+        .json(&format!("/api/events?since={}", now_unix() + 3600))
+        .await;
+    assert_eq!(v["events"].as_array().unwrap().len(), 0);
+    let v = gw
+        .json(&format!("/api/events?since={}", now_unix() - 3600))
+        .await;
+    assert_eq!(v["events"].as_array().unwrap().len(), 5);
+    let v = gw
+        .json("/api/events?since=2020-01-01T00:00:00Z&account=abc123")
+        .await;
+    assert_eq!(v["events"].as_array().unwrap().len(), 0);
+
+    for (path, want) in [
+        ("/api/events?limit=0", "limit must be"),
+        ("/api/events?limit=abc", "limit must be"),
+        ("/api/events?since=yesterday", "since must be"),
+        ("/api/events?before=x", "before must be"),
+        ("/nope", "no such endpoint"),
+    ] {
+        let (status, body) = gw.get(path).await;
+        assert!(status == 400 || status == 404, "{path}: {status}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            v["error"].as_str().unwrap().contains(want),
+            "{path}: {body}"
+        );
+    }
+    let (status, m) = gw.get("/metrics").await;
+    assert_eq!(status, 200);
+    for name in [
+        "vakt_frames_total",
+        "vakt_answers_total",
+        "vakt_commit_batch_frames_bucket",
+        "vakt_commit_seconds_bucket",
+        "vakt_ack_latency_seconds_bucket",
+        "vakt_connections_open",
+        "vakt_queue_depth",
+        "vakt_events_stored_total",
+    ] {
+        assert!(m.contains(name), "metrics lack {name}:\n{m}");
+    }
+}
+
+async fn site_cli(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let config = base_config(&db.url).replace("[receiver]\n", "[receiver]\nsite_cache_secs = 1\n");
+    let gw = Gateway::start(&db.scratch.0, &config);
+    let vakt = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vakt"))
+            .args(["site", "--database", &db.url])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Unknown to the running gateway: NAK.
+    let f = frame(TokenKind::AdmCid, "0001", "BEEF", "#BEEF|1131 01 001");
+    assert!(is_nak_now(&ask_once(gw.tcp, &f).await.unwrap()));
+    let (ok, out, err) = vakt(&[
+        "add",
+        "--account",
+        "beef",
+        "--name",
+        "Bageriet",
+        "--key-ascii",
+        "abcdefghijklmnop",
+        "--quirk",
+        "hex-sequence",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("\"account\":\"beef\"") || out.contains("\"account\":\"BEEF\""),
+        "{out}"
+    );
+    assert!(
+        !out.contains("abcdefghijklmnop"),
+        "the key is never printed"
+    );
+    // The running gateway sees the new site within site_cache_secs.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        ask_once(gw.tcp, &f).await.unwrap(),
+        expected_ack("0001L0#BEEF")
+    );
+    let (ok, out, _) = vakt(&["list"]);
+    assert!(ok);
+    assert_eq!(out.lines().count(), 7);
+    let (ok, out, _) = vakt(&["show", "BEEF"]);
+    assert!(
+        ok && out.contains("Bageriet") && out.contains("\"bits\": 128"),
+        "{out}"
+    );
+    // Bad input is refused with a reason.
+    let (ok, _, err) = vakt(&["add", "--account", "XYZ"]);
+    assert!(!ok && err.contains("not 3-16 hex digits"), "{err}");
+    let (ok, _, err) = vakt(&["add", "--account", "1111", "--key-hex", "0011"]);
+    assert!(!ok && err.contains("key"), "{err}");
+    let (ok, _, err) = vakt(&["add", "--account", "1111", "--encryption-required"]);
+    assert!(!ok && err.contains("needs a key"), "{err}");
+    let (ok, out, _) = vakt(&["remove", "beef"]);
+    assert!(ok && out.contains("removed BEEF"));
+    let (ok, _, err) = vakt(&["remove", "beef"]);
+    assert!(!ok && err.contains("no site"), "{err}");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let f = frame(TokenKind::AdmCid, "0002", "BEEF", "#BEEF|1131 01 001");
+    assert!(is_nak_now(&ask_once(gw.tcp, &f).await.unwrap()));
+    // Its stored events stay.
+    assert_eq!(gw.events("BEEF").await.len(), 1);
+}
+
+async fn connection_limits(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let config = base_config(&db.url).replace(
+        "[receiver]\n",
+        "[receiver]\nmax_connections = 2\nidle_timeout_secs = 3\nmax_frame_bytes = 200\n",
+    );
+    let gw = Gateway::start(&db.scratch.0, &config);
+    let ok = |seq: &str| frame(TokenKind::AdmCid, seq, PLAIN, "#1234|1131 01 001");
+    let mut a = TcpStream::connect(gw.tcp).await.unwrap();
+    let mut b = TcpStream::connect(gw.tcp).await.unwrap();
+    assert!(ask(&mut a, &ok("0001")).await.is_some());
+    assert!(ask(&mut b, &ok("0002")).await.is_some());
+    // A third connection is closed at once.
+    let mut c = TcpStream::connect(gw.tcp).await.unwrap();
+    let _ = c.write_all(&ok("0003")).await;
+    assert_eq!(read_answer(&mut c, NO_ANSWER_WAIT).await, None);
+    // Over-long frame: dropped, no answer, connection goes on.
+    let long = frame(
+        TokenKind::SiaDcs,
+        "0004",
+        PLAIN,
+        &format!("#1234|Nri1/BA01^{}^", "x".repeat(300)),
+    );
+    assert_eq!(ask_with_wait(&mut a, &long).await, None);
+    assert!(ask(&mut a, &ok("0005")).await.is_some());
+    // Idle connections are closed after idle_timeout_secs, which frees a slot.
+    tokio::time::sleep(Duration::from_millis(4000)).await;
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        tokio::io::AsyncReadExt::read(&mut a, &mut buf)
+            .await
+            .unwrap_or(0),
+        0,
+        "idle connection closed"
+    );
+    let mut d = TcpStream::connect(gw.tcp).await.unwrap();
+    assert!(ask(&mut d, &ok("0006")).await.is_some());
+    let (_, m) = gw.get("/metrics").await;
+    assert!(
+        m.contains(r#"vakt_connections_refused_total{listener="tcp"} 1"#),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"vakt_framing_errors_total{transport="tcp",reason="oversize"} 1"#),
+        "{m}"
+    );
+}
