@@ -84,6 +84,9 @@ pub struct ReceiverConfig {
     pub check_plain_timestamps: bool,
     /// A frame equal to one stored this many seconds ago or less is a retransmission.
     pub duplicate_window_secs: u32,
+    /// Most frame identities remembered for the duplicate check (about 100 bytes each); past
+    /// it the oldest are forgotten early (a late retransmission may then be stored twice).
+    pub dedup_capacity: usize,
     /// Frames waiting for the writer; when full, connections wait (unacknowledged).
     pub queue_capacity: usize,
     /// Most frames the writer commits in one transaction.
@@ -108,6 +111,7 @@ impl Default for ReceiverConfig {
             window_ahead_secs: 20,
             check_plain_timestamps: true,
             duplicate_window_secs: 600,
+            dedup_capacity: 4_000_000,
             queue_capacity: 8192,
             max_batch: 512,
             max_connections: 4096,

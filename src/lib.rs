@@ -9,6 +9,7 @@
 //! - [`tcp`], [`udp`] — DC-09 transports.
 //! - [`pipeline`] — one frame: site lookup, the protocol decision, store, answer.
 //! - [`writer`] — group commit: frames of all connections committed in batches.
+//! - [`dedup`] — frame identities and the duplicate window.
 //! - [`store`] — SQLite and PostgreSQL behind one set of queries; migrations.
 //! - [`site`], [`site_cache`] — sites (accounts) and their cached lookup.
 //! - [`http`] — `/health`, `/metrics`, the JSON API.
@@ -18,6 +19,7 @@
 pub mod clock;
 pub mod config;
 pub mod decode;
+pub mod dedup;
 pub mod escape;
 pub mod http;
 pub mod logging;

@@ -166,7 +166,7 @@ impl Pipeline {
         }
         let frame_ref = self.frame_ref();
         let rows = rows(&a, raw, &account, origin, peer, received_at, &frame_ref);
-        let key = dedup_key(&account, &a);
+        let key = crate::dedup::key_of(dedup_key(&account, &a).as_bytes());
         match tokio::time::timeout(self.store_timeout, self.writer.store(rows, Some(key))).await {
             Ok(Ok(stored)) => {
                 let reason = match stored {
@@ -228,7 +228,7 @@ impl Pipeline {
                         received_at,
                         self.frame_ref(),
                     );
-                    let key = format!("raw|{}", escape(raw));
+                    let key = crate::dedup::key_of(&[b"raw|", raw].concat());
                     match tokio::time::timeout(
                         self.store_timeout,
                         self.writer.store(vec![row], Some(key)),

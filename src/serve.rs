@@ -62,14 +62,17 @@ pub async fn serve(config: Config) -> Result<()> {
     }
 
     let r = &config.receiver;
-    let (writer, writer_task) = writer::spawn(
+    let (writer, writer_done) = writer::spawn(
         db.clone(),
         WriterConfig {
             queue_capacity: r.queue_capacity,
             max_batch: r.max_batch,
             duplicate_window: Duration::from_secs(u64::from(r.duplicate_window_secs)),
+            dedup_capacity: r.dedup_capacity,
         },
-    );
+    )
+    .context("starting the writer thread")?;
+    let checkpoints = tokio::spawn(checkpoint_loop(db.clone()));
     let sites = SiteCache::new(db.clone(), Duration::from_secs(r.site_cache_secs));
     let pipeline = Arc::new(Pipeline::new(sites, writer, r));
     let cancel = CancellationToken::new();
@@ -153,11 +156,29 @@ pub async fn serve(config: Config) -> Result<()> {
     tracker.close();
     tracker.wait().await;
     // Every pipeline (and so every writer handle) is gone: the writer drains its queue and ends.
-    writer_task.await.context("writer task")?;
+    writer_done
+        .await
+        .context("the writer thread ended abnormally")?;
+    checkpoints.abort();
     let _ = http_task.await;
     db.close().await;
     println!("vakt: stopped");
     Ok(())
+}
+
+/// SQLite: checkpoints the WAL every 250 ms beside the writer, so commits never wait for one.
+async fn checkpoint_loop(db: Db) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        match db.checkpoint().await {
+            Ok(Some((log, done))) => {
+                metrics::gauge!("vakt_sqlite_wal_pages").set(log as f64);
+                metrics::gauge!("vakt_sqlite_wal_pages_unchecked").set((log - done) as f64);
+            }
+            Ok(None) => return,
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; will retry"),
+        }
+    }
 }
 
 async fn shutdown_signal() -> Result<&'static str> {

@@ -5,14 +5,17 @@
 //! first use, which both SQLite and PostgreSQL read the same way.
 
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
+use sqlx::{Connection, PgPool, QueryBuilder, Row, SqlitePool};
 
+use crate::dedup::Key;
 use crate::site::{KeyForm, Quirk, SiteSpec};
 
 /// Migrations embedded in the binary.
@@ -22,7 +25,7 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// A connection to the configured database.
 #[derive(Debug, Clone)]
 pub enum Db {
-    /// Embedded SQLite: a one-connection pool for the writer, another pool for reads.
+    /// Embedded SQLite: a small pool for writes, another pool for reads.
     Sqlite {
         /// Writes (group commit, site changes).
         write: SqlitePool,
@@ -84,11 +87,66 @@ pub struct EventRow {
 const EVENT_COLUMNS: &str = "frame_ref, received_at, listener, transport, peer, account, token, \
     encrypted, sequence, receiver, prefix, outcome, reason, panel_time, data, xdata, \
     seq_in_frame, scheme, code, qualifier, class, kind, meaning, mapped_code, partition, \
-    address, address_kind, zone, user_no, text, event_time, raw";
-const EVENT_COLUMN_COUNT: usize = 32;
+    address, address_kind, zone, user_no, text, event_time, dedup, raw";
 
-/// Rows per INSERT statement: under SQLite's 32766 bound parameters.
-const ROWS_PER_INSERT: usize = 32766 / EVENT_COLUMN_COUNT / 2;
+const EVENT_COLUMN_COUNT: usize = 33;
+
+/// Rows per INSERT statement, largest first (33 columns × 64 rows stays far below either
+/// database's limit on bound parameters).
+const INSERT_CHUNKS: [usize; 4] = [64, 16, 4, 1];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The largest chunk size that fits `rows`, and the INSERT for it (built once per size).
+fn insert_sql(backend: Backend, rows: usize) -> (usize, &'static str) {
+    static SQL: OnceLock<Vec<(usize, String, String)>> = OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        INSERT_CHUNKS
+            .iter()
+            .map(|&n| {
+                let values = |numbered: bool| {
+                    (0..n)
+                        .map(|row| {
+                            let cols: Vec<String> = (0..EVENT_COLUMN_COUNT)
+                                .map(|c| {
+                                    if numbered {
+                                        format!("${}", row * EVENT_COLUMN_COUNT + c + 1)
+                                    } else {
+                                        "?".to_owned()
+                                    }
+                                })
+                                .collect();
+                            format!("({})", cols.join(","))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                let head = format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES ");
+                (
+                    n,
+                    format!("{head}{}", values(false)),
+                    format!("{head}{}", values(true)),
+                )
+            })
+            .collect()
+    });
+    let (n, sqlite, pg) = all
+        .iter()
+        .find(|(n, _, _)| *n <= rows)
+        .unwrap_or_else(|| all.last().expect("chunk sizes"));
+    (
+        *n,
+        if backend == Backend::Sqlite {
+            sqlite
+        } else {
+            pg
+        },
+    )
+}
 
 /// An event as the API returns it.
 #[derive(Debug, Clone, Serialize)]
@@ -148,7 +206,23 @@ pub fn rfc3339_micros(micros: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The writer's own connection, held across batches (taking one from the pool for every
+/// batch costs a round of pool bookkeeping that a hot writer notices).
+#[derive(Debug)]
+pub enum WriteConn {
+    Sqlite(PoolConnection<sqlx::Sqlite>),
+    Postgres(PoolConnection<sqlx::Postgres>),
+}
+
 impl Db {
+    /// A connection for the writer.
+    pub async fn writer_conn(&self) -> Result<WriteConn, sqlx::Error> {
+        Ok(match self {
+            Self::Sqlite { write, .. } => WriteConn::Sqlite(write.acquire().await?),
+            Self::Postgres(p) => WriteConn::Postgres(p.acquire().await?),
+        })
+    }
+
     /// Connects (creating an SQLite file on first run) and brings the schema up to date.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
         let db = if url.starts_with("sqlite:") {
@@ -158,9 +232,17 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 // FULL: a commit is on disk when it returns, which is what an ACK promises.
                 .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(Duration::from_secs(10))
+                // 64 MiB of page cache: the indexes the writer touches stay in memory.
+                .pragma("cache_size", "-65536")
+                // Statement journals (multi-row INSERTs) in memory, not in a temporary file.
+                .pragma("temp_store", "memory")
+                // Checkpoints run beside the writer (see `checkpoint`), not inside its commits;
+                // this bound only applies if that task falls far behind.
+                .pragma("wal_autocheckpoint", "50000");
+            // Two: one held by the writer, one for other writes (site changes).
             let write = SqlitePoolOptions::new()
-                .max_connections(1)
+                .max_connections(2)
                 .connect_with(opts.clone())
                 .await
                 .with_context(|| format!("opening {url}"))?;
@@ -216,6 +298,22 @@ impl Db {
         }
     }
 
+    /// Copies committed WAL pages into the database file without blocking the writer
+    /// (SQLite's PASSIVE checkpoint, on a read connection). Returns the WAL's size in pages
+    /// and how many of them are now in the database file. PostgreSQL: nothing to do.
+    pub async fn checkpoint(&self) -> Result<Option<(i64, i64)>, sqlx::Error> {
+        match self {
+            Self::Sqlite { read, .. } => {
+                let (_busy, log, done): (i64, i64, i64) =
+                    sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                        .fetch_one(read)
+                        .await?;
+                Ok(Some((log, done)))
+            }
+            Self::Postgres(_) => Ok(None),
+        }
+    }
+
     /// A trivial query, for `/health`.
     pub async fn ping(&self) -> Result<()> {
         on_pool!(self, read, |p| sqlx::query("SELECT 1")
@@ -225,108 +323,142 @@ impl Db {
         Ok(())
     }
 
-    /// Commits one batch: claims the duplicate keys, inserts the rows of the frames that are
-    /// new, all in one transaction. `frames[i]` is `(dedup key, rows)`; the result says, per
-    /// frame, whether it was new (stored) or a duplicate (not stored again).
+    /// Commits one batch in one transaction and returns, per frame, whether it was stored.
+    /// `frames[i]` is `(identity, rows)`. On PostgreSQL the identities are first claimed in the
+    /// shared `dedup` table; a frame whose identity another node claimed within the window is
+    /// not stored (it is a retransmission). SQLite (one node) stores every frame given: the
+    /// writer has already set aside the duplicates it knows of.
     pub async fn commit_batch(
-        &self,
-        frames: &[(Option<&str>, &[EventRow])],
+        conn: &mut WriteConn,
+        frames: &[(Option<&Key>, &[EventRow])],
         now_micros: i64,
         dedup_cutoff_micros: i64,
     ) -> Result<Vec<bool>, sqlx::Error> {
-        on_pool!(self, write, |p| {
-            let mut tx = p.begin().await?;
-            // Keys first; within one batch the first frame with a key wins.
-            let mut fresh = vec![true; frames.len()];
-            let mut keys: Vec<&str> = Vec::new();
-            for (i, (key, _)) in frames.iter().enumerate() {
-                if let Some(k) = key {
-                    if keys.contains(k) {
-                        fresh[i] = false;
-                    } else {
-                        keys.push(k);
+        let mut fresh = vec![true; frames.len()];
+        macro_rules! insert_rows {
+            ($tx:expr, $backend:expr) => {{
+                let rows: Vec<(&EventRow, Option<&Key>)> = frames
+                    .iter()
+                    .zip(&fresh)
+                    .filter(|(_, new)| **new)
+                    .flat_map(|((key, rows), _)| rows.iter().map(move |r| (r, *key)))
+                    .collect();
+                let mut rest = &rows[..];
+                while !rest.is_empty() {
+                    // A few fixed statement sizes whose text is built once, so every statement
+                    // is prepared once and then found in the connection's statement cache.
+                    let (size, sql) = insert_sql($backend, rest.len());
+                    let (chunk, tail) = rest.split_at(size);
+                    rest = tail;
+                    let mut q = sqlx::query(sql);
+                    for (r, key) in chunk {
+                        q = q
+                            .bind(&r.frame_ref)
+                            .bind(r.received_at)
+                            .bind(&r.listener)
+                            .bind(r.transport)
+                            .bind(&r.peer)
+                            .bind(&r.account)
+                            .bind(&r.token)
+                            .bind(r.encrypted)
+                            .bind(&r.sequence)
+                            .bind(&r.receiver)
+                            .bind(&r.prefix)
+                            .bind(r.outcome)
+                            .bind(&r.reason)
+                            .bind(r.panel_time)
+                            .bind(&r.data)
+                            .bind(&r.xdata)
+                            .bind(r.seq_in_frame)
+                            .bind(r.scheme)
+                            .bind(&r.code)
+                            .bind(&r.qualifier)
+                            .bind(r.class)
+                            .bind(r.kind)
+                            .bind(r.meaning)
+                            .bind(&r.mapped_code)
+                            .bind(&r.partition)
+                            .bind(&r.address)
+                            .bind(r.address_kind)
+                            .bind(&r.zone)
+                            .bind(&r.user_no)
+                            .bind(&r.text)
+                            .bind(&r.event_time)
+                            .bind(key.map(|k| k.as_slice()))
+                            .bind(r.raw.as_slice());
+                    }
+                    q.execute(&mut *$tx).await?;
+                }
+            }};
+        }
+        match conn {
+            WriteConn::Sqlite(c) => {
+                let mut tx = c.begin().await?;
+                insert_rows!(tx, Backend::Sqlite);
+                tx.commit().await?;
+            }
+            WriteConn::Postgres(c) => {
+                let mut tx = c.begin().await?;
+                let keys: Vec<&[u8]> = frames
+                    .iter()
+                    .filter_map(|(k, _)| k.map(|k| k.as_slice()))
+                    .collect();
+                if !keys.is_empty() {
+                    // An identity older than the window is taken over: the same content after
+                    // that long is a new event, not a retransmission.
+                    let claimed: Vec<Vec<u8>> = sqlx::query_scalar(
+                        "INSERT INTO dedup (key, seen_at) SELECT k, $2 FROM UNNEST($1::bytea[]) AS k \
+                         ON CONFLICT (key) DO UPDATE SET seen_at = excluded.seen_at \
+                         WHERE dedup.seen_at < $3 RETURNING key",
+                    )
+                    .bind(&keys)
+                    .bind(now_micros)
+                    .bind(dedup_cutoff_micros)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for (i, (key, _)) in frames.iter().enumerate() {
+                        if let Some(k) = key {
+                            fresh[i] = claimed.iter().any(|c| c.as_slice() == k.as_slice());
+                        }
                     }
                 }
+                insert_rows!(tx, Backend::Postgres);
+                tx.commit().await?;
             }
-            let mut claimed: Vec<String> = Vec::with_capacity(keys.len());
-            for chunk in keys.chunks(4000) {
-                let mut q = QueryBuilder::new("INSERT INTO dedup (key, seen_at) ");
-                q.push_values(chunk, |mut b, k| {
-                    b.push_bind(*k).push_bind(now_micros);
-                });
-                // A key older than the window is taken over: the same text after that long is
-                // a new event, not a retransmission.
-                q.push(" ON CONFLICT (key) DO UPDATE SET seen_at = excluded.seen_at WHERE dedup.seen_at < ");
-                q.push_bind(dedup_cutoff_micros);
-                q.push(" RETURNING key");
-                let rows = q.build().fetch_all(&mut *tx).await?;
-                for r in rows {
-                    claimed.push(r.try_get::<String, _>(0)?);
-                }
-            }
-            for (i, (key, _)) in frames.iter().enumerate() {
-                if let (Some(k), true) = (key, fresh[i]) {
-                    fresh[i] = claimed.iter().any(|c| c == k);
-                }
-            }
-            let rows: Vec<&EventRow> = frames
-                .iter()
-                .zip(&fresh)
-                .filter(|(_, new)| **new)
-                .flat_map(|((_, rows), _)| rows.iter())
-                .collect();
-            for chunk in rows.chunks(ROWS_PER_INSERT) {
-                let mut q = QueryBuilder::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
-                q.push_values(chunk, |mut b, r| {
-                    b.push_bind(&r.frame_ref)
-                        .push_bind(r.received_at)
-                        .push_bind(&r.listener)
-                        .push_bind(r.transport)
-                        .push_bind(&r.peer)
-                        .push_bind(&r.account)
-                        .push_bind(&r.token)
-                        .push_bind(r.encrypted)
-                        .push_bind(&r.sequence)
-                        .push_bind(&r.receiver)
-                        .push_bind(&r.prefix)
-                        .push_bind(r.outcome)
-                        .push_bind(&r.reason)
-                        .push_bind(r.panel_time)
-                        .push_bind(&r.data)
-                        .push_bind(&r.xdata)
-                        .push_bind(r.seq_in_frame)
-                        .push_bind(r.scheme)
-                        .push_bind(&r.code)
-                        .push_bind(&r.qualifier)
-                        .push_bind(r.class)
-                        .push_bind(r.kind)
-                        .push_bind(r.meaning)
-                        .push_bind(&r.mapped_code)
-                        .push_bind(&r.partition)
-                        .push_bind(&r.address)
-                        .push_bind(r.address_kind)
-                        .push_bind(&r.zone)
-                        .push_bind(&r.user_no)
-                        .push_bind(&r.text)
-                        .push_bind(&r.event_time)
-                        .push_bind(&r.raw);
-                });
-                q.build().execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok(fresh)
-        })
+        }
+        Ok(fresh)
     }
 
-    /// Forgets duplicate keys older than the window.
+    /// Identities of the frames stored since `since_micros`, with when (to rebuild the
+    /// duplicate window at start-up).
+    pub async fn recent_dedup(&self, since_micros: i64) -> Result<Vec<(Key, i64)>> {
+        let rows: Vec<(Vec<u8>, i64)> = on_pool!(self, read, |p| {
+            sqlx::query_as(
+                "SELECT dedup, received_at FROM events \
+                 WHERE received_at >= $1 AND dedup IS NOT NULL AND seq_in_frame = 0",
+            )
+            .bind(since_micros)
+            .fetch_all(p)
+            .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(k, at)| Some((Key::try_from(k.as_slice()).ok()?, at)))
+            .collect())
+    }
+
+    /// Forgets shared identities older than the window (PostgreSQL; SQLite has no table).
     pub async fn prune_dedup(&self, cutoff_micros: i64) -> Result<u64, sqlx::Error> {
-        on_pool!(self, write, |p| {
-            let r = sqlx::query("DELETE FROM dedup WHERE seen_at < $1")
-                .bind(cutoff_micros)
-                .execute(p)
-                .await?;
-            Ok(r.rows_affected())
-        })
+        match self {
+            Self::Sqlite { .. } => Ok(0),
+            Self::Postgres(p) => {
+                let r = sqlx::query("DELETE FROM dedup WHERE seen_at < $1")
+                    .bind(cutoff_micros)
+                    .execute(p)
+                    .await?;
+                Ok(r.rows_affected())
+            }
+        }
     }
 
     /// Events, newest first.

@@ -19,6 +19,9 @@ use vakt_protocol::codec::{Dc09Codec, Item};
 use crate::clock::unix_micros;
 use crate::pipeline::{Origin, Pipeline};
 
+/// Initial read buffer per connection (a typical frame is 60–200 bytes).
+const READ_BUFFER: usize = 256;
+
 /// Limits applied to every connection of a listener.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -82,7 +85,9 @@ async fn connection(
     gauge!("vakt_connections_open", "listener" => label.clone()).increment(1.0);
     let _ = stream.set_nodelay(true);
     let (rd, mut wr) = stream.into_split();
-    let mut frames = FramedRead::new(rd, Dc09Codec::new(limits.max_frame));
+    // A small read buffer: most connections are idle most of the time, and it grows when a
+    // frame needs it.
+    let mut frames = FramedRead::with_capacity(rd, Dc09Codec::new(limits.max_frame), READ_BUFFER);
     debug!(listener = %origin.listener, %peer, "connected");
     loop {
         // Shutdown interrupts only the wait for the next frame, never a frame being handled.

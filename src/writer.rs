@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
 use crate::clock::unix_micros;
-use crate::store::{Db, EventRow};
+use crate::dedup::{self, Key};
+use crate::store::{Db, EventRow, WriteConn};
 
 /// What the writer answers for one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,8 +33,8 @@ pub struct NotStored;
 pub struct Job {
     /// Rows for the frame's events (at least one).
     pub rows: Vec<EventRow>,
-    /// Duplicate key; `None` stores unconditionally.
-    pub dedup_key: Option<String>,
+    /// The frame's identity; `None` stores unconditionally.
+    pub dedup_key: Option<Key>,
     /// Where the outcome goes.
     pub reply: oneshot::Sender<Result<Stored, NotStored>>,
 }
@@ -50,7 +51,7 @@ impl WriterHandle {
     pub async fn store(
         &self,
         rows: Vec<EventRow>,
-        dedup_key: Option<String>,
+        dedup_key: Option<Key>,
     ) -> Result<Stored, NotStored> {
         let (reply, rx) = oneshot::channel();
         let job = Job {
@@ -70,14 +71,29 @@ pub struct WriterConfig {
     pub queue_capacity: usize,
     pub max_batch: usize,
     pub duplicate_window: Duration,
+    /// Most frame identities kept in memory for the duplicate check.
+    pub dedup_capacity: usize,
 }
 
 /// Starts the writer. It runs until every [`WriterHandle`] is dropped and the queue is empty,
-/// so waiting on the returned task after shutting the listeners down commits what is in flight.
-pub fn spawn(db: Db, cfg: WriterConfig) -> (WriterHandle, tokio::task::JoinHandle<()>) {
+/// so awaiting the returned receiver after shutting the listeners down commits what is in
+/// flight.
+///
+/// The writer has a thread (and a single-threaded runtime) of its own: every ACK waits on it,
+/// so it must not queue behind thousands of connection tasks for its turn on a shared worker.
+pub fn spawn(db: Db, cfg: WriterConfig) -> std::io::Result<(WriterHandle, oneshot::Receiver<()>)> {
     let (tx, rx) = mpsc::channel(cfg.queue_capacity);
-    let task = tokio::spawn(run(db, cfg, rx));
-    (WriterHandle { tx }, task)
+    let (done_tx, done_rx) = oneshot::channel();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("vakt-writer".into())
+        .spawn(move || {
+            runtime.block_on(run(db, cfg, rx));
+            let _ = done_tx.send(());
+        })?;
+    Ok((WriterHandle { tx }, done_rx))
 }
 
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
@@ -85,10 +101,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 async fn run(db: Db, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
     let window_micros = i64::try_from(cfg.duplicate_window.as_micros()).unwrap_or(i64::MAX);
+    let mut seen = dedup::Window::new(window_micros, cfg.dedup_capacity);
     let mut batch: Vec<Job> = Vec::with_capacity(cfg.max_batch);
+    let mut verdicts: Vec<Option<Stored>> = Vec::with_capacity(cfg.max_batch);
     let mut backoff = Duration::from_millis(100);
     let mut failing = false;
+    let mut loaded = false;
     let mut last_prune = Instant::now();
+    let mut conn: Option<WriteConn> = None;
     while let Some(first) = rx.recv().await {
         batch.push(first);
         while batch.len() < cfg.max_batch {
@@ -98,22 +118,81 @@ async fn run(db: Db, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
             }
         }
         gauge!("vakt_queue_depth").set(rx.len() as f64);
-        let started = Instant::now();
         let now = unix_micros();
-        let frames: Vec<(Option<&str>, &[EventRow])> = batch
+        if !loaded {
+            // The identities stored before a restart, so a retransmission of a frame stored
+            // just before a crash is still recognised.
+            match db.recent_dedup(now.saturating_sub(window_micros)).await {
+                Ok(keys) => {
+                    info!(
+                        identities = keys.len(),
+                        "duplicate window restored from the database"
+                    );
+                    for (k, at) in keys {
+                        seen.insert(k, at);
+                    }
+                    loaded = true;
+                }
+                Err(e) => {
+                    error!(error = %e, "reading the duplicate window failed; frames wait");
+                    for job in batch.drain(..) {
+                        let _ = job.reply.send(Err(NotStored));
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            }
+        }
+        seen.expire(now);
+        // Duplicates of stored frames, or of an earlier frame in this batch, are not written.
+        verdicts.clear();
+        let mut in_batch: Vec<&Key> = Vec::new();
+        for job in &batch {
+            let dup = job.dedup_key.as_ref().is_some_and(|k| {
+                let dup = seen.contains(k, now) || in_batch.contains(&k);
+                in_batch.push(k);
+                dup
+            });
+            verdicts.push(dup.then_some(Stored::Duplicate));
+        }
+        drop(in_batch);
+        let frames: Vec<(Option<&Key>, &[EventRow])> = batch
             .iter()
-            .map(|j| (j.dedup_key.as_deref(), j.rows.as_slice()))
+            .zip(&verdicts)
+            .filter(|(_, v)| v.is_none())
+            .map(|(j, _)| (j.dedup_key.as_ref(), j.rows.as_slice()))
             .collect();
-        let result = db
-            .commit_batch(&frames, now, now.saturating_sub(window_micros))
-            .await;
+        let started = Instant::now();
+        let result = if frames.is_empty() {
+            Ok(Vec::new())
+        } else {
+            let acquired = match conn.take() {
+                Some(c) => Ok(c),
+                None => db.writer_conn().await,
+            };
+            match acquired {
+                Ok(mut c) => {
+                    let r =
+                        Db::commit_batch(&mut c, &frames, now, now.saturating_sub(window_micros))
+                            .await;
+                    // After an error the connection may be broken: take a fresh one next time.
+                    if r.is_ok() {
+                        conn = Some(c);
+                    }
+                    r
+                }
+                Err(e) => Err(e),
+            }
+        };
         drop(frames);
         match result {
             Ok(fresh) => {
-                let took = started.elapsed();
-                histogram!("vakt_commit_seconds").record(took.as_secs_f64());
-                histogram!("vakt_commit_batch_frames").record(batch.len() as f64);
-                counter!("vakt_commits_total").increment(1);
+                if !fresh.is_empty() {
+                    histogram!("vakt_commit_seconds").record(started.elapsed().as_secs_f64());
+                    histogram!("vakt_commit_batch_frames").record(fresh.len() as f64);
+                    counter!("vakt_commits_total").increment(1);
+                }
                 if failing {
                     info!(
                         frames = batch.len(),
@@ -122,16 +201,25 @@ async fn run(db: Db, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
                     failing = false;
                     backoff = Duration::from_millis(100);
                 }
-                for (job, new) in batch.drain(..).zip(fresh) {
-                    let outcome = if new {
-                        for r in &job.rows {
-                            counter!("vakt_events_stored_total", "class" => r.class).increment(1);
+                let mut fresh = fresh.into_iter();
+                for (job, verdict) in batch.drain(..).zip(verdicts.drain(..)) {
+                    let outcome = match verdict {
+                        Some(dup) => dup,
+                        None if fresh.next().unwrap_or(true) => {
+                            if let Some(k) = job.dedup_key {
+                                seen.insert(k, now);
+                            }
+                            for r in &job.rows {
+                                counter!("vakt_events_stored_total", "class" => r.class)
+                                    .increment(1);
+                            }
+                            Stored::New
                         }
-                        Stored::New
-                    } else {
-                        counter!("vakt_duplicates_total").increment(1);
-                        Stored::Duplicate
+                        None => Stored::Duplicate,
                     };
+                    if outcome == Stored::Duplicate {
+                        counter!("vakt_duplicates_total").increment(1);
+                    }
                     // The connection may have given up waiting; the frame is stored anyway and
                     // its retransmission will be acknowledged as a duplicate.
                     let _ = job.reply.send(Ok(outcome));
@@ -151,6 +239,7 @@ async fn run(db: Db, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+        gauge!("vakt_dedup_identities").set(seen.len() as f64);
         if last_prune.elapsed() >= PRUNE_EVERY {
             last_prune = Instant::now();
             let cutoff = unix_micros().saturating_sub(window_micros);

@@ -1,5 +1,5 @@
 -- vakt schema, PostgreSQL. Keep in step with ../sqlite/0001_init.sql: same tables, columns and
--- indexes; only the types differ.
+-- indexes; only the types differ, and the dedup table exists only here.
 
 -- One row per DC-09 account.
 CREATE TABLE sites (
@@ -50,14 +50,17 @@ CREATE TABLE events (
     user_no         TEXT,
     text            TEXT,
     event_time      TEXT,                   -- SIA ti/da modifiers
+    dedup           BYTEA,                   -- frame identity (16 bytes), see src/dedup.rs
     raw             BYTEA NOT NULL
 );
 CREATE INDEX events_account_id ON events (account, id DESC);
 CREATE INDEX events_received_at ON events (received_at);
 
--- Frames stored within the duplicate window, so that a retransmission is stored once.
+-- Frame identities claimed within the duplicate window, shared by every node on this
+-- database, so that a retransmission reaching another node is still stored once. (SQLite,
+-- one node, keeps them in memory and rebuilds them from events.dedup at start-up.)
 CREATE TABLE dedup (
-    key     TEXT PRIMARY KEY,
+    key     BYTEA PRIMARY KEY,
     seen_at BIGINT NOT NULL
 );
 CREATE INDEX dedup_seen_at ON dedup (seen_at);

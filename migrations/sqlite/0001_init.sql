@@ -1,5 +1,5 @@
 -- vakt schema, SQLite. Keep in step with ../postgres/0001_init.sql: same tables, columns and
--- indexes; only the types differ.
+-- indexes; only the types differ, and the dedup table exists only there.
 
 -- One row per DC-09 account.
 CREATE TABLE sites (
@@ -50,14 +50,8 @@ CREATE TABLE events (
     user_no         TEXT,
     text            TEXT,
     event_time      TEXT,                   -- SIA ti/da modifiers
+    dedup           BLOB,                   -- frame identity (16 bytes), see src/dedup.rs
     raw             BLOB NOT NULL
 );
 CREATE INDEX events_account_id ON events (account, id DESC);
 CREATE INDEX events_received_at ON events (received_at);
-
--- Frames stored within the duplicate window, so that a retransmission is stored once.
-CREATE TABLE dedup (
-    key     TEXT PRIMARY KEY,
-    seen_at BIGINT NOT NULL
-);
-CREATE INDEX dedup_seen_at ON dedup (seen_at);
