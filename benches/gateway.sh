@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# The gateway benchmark: vakt on a fresh SQLite database (and PostgreSQL when reachable)
+# against vakt-load, side by side with pysiaalarm, printed as one Markdown table.
+#
+#   benches/gateway.sh [SECONDS]        (default 10 s per throughput run)
+#
+# Environment: VAKT_BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432/test; a fresh
+# database is created and dropped), VAKT_BENCH_SCALE (connections for the scale run; default
+# 100000, capped by the open-file limit), VAKT_BENCH_PYSIA (a python with pysiaalarm; default:
+# a virtualenv made in target/bench-venv). Not part of `cargo test`: it takes minutes and wants
+# a quiet machine. Both processes share both cores (no pinning); the table gives each one's
+# CPU seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+pg_admin=${VAKT_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}
+cargo build --release -q --bins
+vakt=$PWD/target/release/vakt
+load=$PWD/target/release/vakt-load
+work=$(mktemp -d /tmp/vakt-bench.XXXXXX)
+results=$work/results.jsonl
+accounts=1000
+key_ascii=0123456789abcdef
+key_hex=30313233343536373839616263646566
+trap 'pkill -P $$ || true; rm -rf "$work"' EXIT
+
+config() { # DB_URL PORT HTTP_PORT
+  cat <<EOF
+[database]
+url = "$1"
+[http]
+bind = "127.0.0.1:$3"
+[receiver]
+max_connections = 200000
+[[listener]]
+kind = "tcp"
+bind = "127.0.0.1:$2"
+EOF
+  "$load" --print-sites --accounts $accounts --key-hex $key_hex
+}
+
+start_vakt() { # DB_URL -> sets VPID
+  config "$1" 17500 17580 > "$work/vakt.toml"
+  RUST_LOG=warn "$vakt" serve --config "$work/vakt.toml" > "$work/vakt.out" 2> "$work/vakt.err" &
+  VPID=$!
+  for _ in $(seq 1 100); do grep -q ready "$work/vakt.out" 2>/dev/null && return; sleep 0.1; done
+  echo "vakt did not start:"; cat "$work/vakt.err"; exit 1
+}
+
+stop() { kill -TERM "$1"; wait "$1" 2>/dev/null || true; }
+
+run() { # LABEL PID ARGS...
+  local label=$1 pid=$2; shift 2
+  "$load" --json --label "$label" --pid "$pid" "$@" | tee -a "$results" > /dev/null
+}
+
+burst=(-c 1000 -a $accounts -w 1 -d "$secs")
+
+echo "== vakt, SQLite" >&2
+start_vakt "sqlite://$work/bench.db"
+run "burst, SQLite" $VPID --target 127.0.0.1:17500 "${burst[@]}"
+run "burst AES-128, SQLite" $VPID --target 127.0.0.1:17500 "${burst[@]}" --key-hex $key_hex
+run "latency at 10,000/s, SQLite" $VPID --target 127.0.0.1:17500 -c 1000 -a $accounts --rate 10000 -d "$secs"
+stop $VPID
+
+if psql "$pg_admin" -qAt -c 'select 1' > /dev/null 2>&1; then
+  echo "== vakt, PostgreSQL" >&2
+  db=vakt_bench_$$
+  psql "$pg_admin" -q -c "CREATE DATABASE $db"
+  start_vakt "${pg_admin%/*}/$db"
+  run "burst, PostgreSQL" $VPID --target 127.0.0.1:17500 "${burst[@]}"
+  run "latency at 10,000/s, PostgreSQL" $VPID --target 127.0.0.1:17500 -c 1000 -a $accounts --rate 10000 -d "$secs"
+  stop $VPID
+  psql "$pg_admin" -q -c "DROP DATABASE $db WITH (FORCE)"
+else
+  echo "== PostgreSQL not reachable at $pg_admin: skipped" >&2
+fi
+
+echo "== scale: idle panels with heartbeats" >&2
+limit=$(ulimit -n)
+scale=${VAKT_BENCH_SCALE:-100000}
+if [ "$scale" -gt $((limit - 1000)) ]; then
+  echo "   open-file limit $limit: scale run capped at $((limit - 1000)) connections" >&2
+  scale=$((limit - 1000))
+fi
+start_vakt "sqlite://$work/scale.db"
+rss0=$(awk '/VmRSS/ {print $2}' /proc/$VPID/status)
+# Each panel: a NULL every 60 s; 1% of frames are events. 65 s: every panel heartbeats once.
+run "scale: $scale panels, NULL every 60 s" $VPID --target 127.0.0.1:17500 -c "$scale" -a $accounts \
+  --rate "$(python3 -c "print($scale/60)")" --mix null=99,cid=1 -d 65 --connect-concurrency 512
+echo "{\"idle_rss_before_kib\": $rss0}" >> "$results"
+stop $VPID
+
+echo "== pysiaalarm (reference: stores nothing)" >&2
+py=${VAKT_BENCH_PYSIA:-}
+if [ -z "$py" ]; then
+  [ -x target/bench-venv/bin/python ] || python3 -m venv target/bench-venv
+  target/bench-venv/bin/pip install -q --disable-pip-version-check pysiaalarm==3.2.2
+  py=target/bench-venv/bin/python
+fi
+for mode in plain aes; do
+  if [ $mode = plain ]; then args=(); pkey=(); else args=(--key-hex $key_hex); pkey=($key_ascii); fi
+  "$py" benches/pysia_server.py 17600 100000 $accounts "${pkey[@]}" > "$work/pysia.out" 2>&1 &
+  PPID_=$!
+  for _ in $(seq 1 100); do grep -q ready "$work/pysia.out" 2>/dev/null && break; sleep 0.1; done
+  run "burst $mode, pysiaalarm" $PPID_ --target 127.0.0.1:17600 "${burst[@]}" "${args[@]}"
+  stop $PPID_
+done
+
+python3 - "$results" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+idle = next((r["idle_rss_before_kib"] for r in rows if "idle_rss_before_kib" in r), None)
+runs = [r for r in rows if "label" in r]
+print("| run | acks/s | not acked | p50 ms | p99 ms | p99.9 ms | max ms | receiver CPU s | load CPU s | receiver RSS MiB |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for r in runs:
+    l = r["latency_ms"]
+    bad = r["sent"] - r["acks"]
+    f = lambda v, d=1: "-" if v is None else f"{v:.{d}f}"
+    print(f"| {r['label']} | {r['acks_per_sec']:.0f} | {bad} | {l['p50']:.2f} | {l['p99']:.2f} | {l['p99_9']:.2f} | {l['max']:.2f} | {f(r['receiver_cpu_secs'])} | {f(r['load_cpu_secs'])} | {f(r['receiver_peak_rss_mib'])} |")
+by = {r["label"]: r for r in runs}
+def ratio(a, b):
+    if a in by and b in by and by[b]["acks_per_sec"] > 0:
+        print(f"\n{a} / {b}: {by[a]['acks_per_sec'] / by[b]['acks_per_sec']:.1f}x")
+ratio("burst, SQLite", "burst plain, pysiaalarm")
+ratio("burst AES-128, SQLite", "burst aes, pysiaalarm")
+scale = [r for r in runs if r["label"].startswith("scale")]
+if scale and idle is not None:
+    r = scale[0]
+    per = (r["receiver_peak_rss_mib"] * 1024 - idle) / r["connections"]
+    print(f"\nscale: {r['connections']} connections, peak RSS {r['receiver_peak_rss_mib']:.0f} MiB "
+          f"(idle before {idle/1024:.0f} MiB, {per:.1f} KiB per connection), "
+          f"heartbeats missed {r['null_timeouts']}, not acked {r['sent'] - r['acks']}")
+PY

@@ -1,0 +1,192 @@
+//! Panels on TCP: a long-lived connection with up to W frames in flight, or one frame per
+//! connection (connect, send, read the answer, close) as many panels do.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::{sleep_until, timeout_at, Instant};
+
+use crate::panel::{split_answer, Panel, Sent, Verdict};
+use crate::stats::Stats;
+
+/// When and how much one connection sends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    /// Frames in flight at most.
+    pub(crate) window: usize,
+    /// Open loop: one frame every `interval`; closed loop: `None` (send when the window allows).
+    pub(crate) interval: Option<Duration>,
+    /// First send.
+    pub(crate) start: Instant,
+    /// No new frames after this.
+    pub(crate) stop: Instant,
+    /// An answer later than this counts as a timeout.
+    pub(crate) timeout: Duration,
+}
+
+/// Opens a connection from `source` (any local address when `None`).
+pub(crate) async fn connect(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+) -> std::io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(ip) = source {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    // Small buffers: at 100,000 connections the defaults would be gigabytes of kernel memory.
+    let _ = socket.set_recv_buffer_size(4096);
+    let _ = socket.set_send_buffer_size(4096);
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Runs one long-lived connection until `pace.stop`, then waits for the answers in flight.
+pub(crate) async fn persistent(stream: TcpStream, mut panel: Panel, pace: Pace) -> Stats {
+    let mut stats = Stats::default();
+    let (mut rd, mut wr) = stream.into_split();
+    let mut inflight: VecDeque<(Sent, Instant)> = VecDeque::with_capacity(pace.window);
+    let mut rbuf = BytesMut::with_capacity(128);
+    let mut wbuf = BytesMut::with_capacity(128);
+    let mut scratch = Vec::new();
+    let mut next_send = pace.start;
+    sleep_until(pace.start).await;
+    loop {
+        let now = Instant::now();
+        let sending = now < pace.stop;
+        if !sending && inflight.is_empty() {
+            break;
+        }
+        while sending && inflight.len() < pace.window {
+            let t0 = match pace.interval {
+                None => now,
+                Some(_) if next_send > now => break,
+                // Open loop: latency counts from when the frame was due, so a receiver that
+                // makes us wait is charged for it (no coordinated omission).
+                Some(i) => {
+                    let due = next_send;
+                    next_send += i;
+                    due
+                }
+            };
+            let sent = panel.next_frame(&mut wbuf);
+            inflight.push_back((sent, t0));
+            stats.sent += 1;
+        }
+        if !wbuf.is_empty() {
+            if wr.write_all(&wbuf).await.is_err() {
+                stats.io_errors += inflight.len() as u64;
+                return stats;
+            }
+            wbuf.clear();
+        }
+        let give_up = inflight.front().map(|(_, t0)| *t0 + pace.timeout);
+        let next = match pace.interval {
+            Some(_) if sending && inflight.len() < pace.window => Some(next_send.min(pace.stop)),
+            _ if sending && inflight.is_empty() => Some(pace.stop),
+            _ => None,
+        };
+        let wake = [give_up, next]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(pace.stop);
+        tokio::select! {
+            r = rd.read_buf(&mut rbuf) => match r {
+                Ok(0) | Err(_) => {
+                    stats.io_errors += inflight.len() as u64;
+                    return stats;
+                }
+                Ok(_) => {
+                    while let Some((skip, end)) = split_answer(&rbuf) {
+                        let answer = rbuf.split_to(end);
+                        let Some((sent, t0)) = inflight.pop_front() else {
+                            stats.wrong += 1;
+                            continue;
+                        };
+                        let v = panel.check(&answer[skip..], sent, &mut scratch);
+                        stats.answer(v, sent.kind, t0.elapsed());
+                    }
+                }
+            },
+            _ = sleep_until(wake) => {
+                if give_up.is_some_and(|g| Instant::now() >= g) {
+                    // Answers come in order on a connection: once one is missing the rest
+                    // cannot be matched. Count them all and stop this connection.
+                    for (sent, _) in inflight.drain(..) {
+                        stats.timeout(sent.kind);
+                    }
+                    return stats;
+                }
+            }
+        }
+    }
+    stats
+}
+
+/// Runs one-frame-per-connection panels until `pace.stop`.
+pub(crate) async fn per_frame(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    mut panel: Panel,
+    pace: Pace,
+) -> Stats {
+    let mut stats = Stats::default();
+    let mut wbuf = BytesMut::with_capacity(128);
+    let mut rbuf = BytesMut::with_capacity(128);
+    let mut scratch = Vec::new();
+    let mut next_send = pace.start;
+    sleep_until(pace.start).await;
+    while Instant::now() < pace.stop {
+        let t0 = match pace.interval {
+            None => Instant::now(),
+            Some(i) => {
+                sleep_until(next_send).await;
+                let due = next_send;
+                next_send += i;
+                due
+            }
+        };
+        let mut stream = match connect(addr, source).await {
+            Ok(s) => s,
+            Err(_) => {
+                stats.connect_errors += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        wbuf.clear();
+        rbuf.clear();
+        let sent = panel.next_frame(&mut wbuf);
+        stats.sent += 1;
+        if stream.write_all(&wbuf).await.is_err() {
+            stats.io_errors += 1;
+            continue;
+        }
+        let deadline = t0 + pace.timeout;
+        let verdict = loop {
+            match timeout_at(deadline, stream.read_buf(&mut rbuf)).await {
+                Err(_) => break None,
+                Ok(Ok(0)) | Ok(Err(_)) => break Some(Verdict::Wrong),
+                Ok(Ok(_)) => {
+                    if let Some((skip, end)) = split_answer(&rbuf) {
+                        break Some(panel.check(&rbuf[skip..end], sent, &mut scratch));
+                    }
+                }
+            }
+        };
+        match verdict {
+            Some(v) => stats.answer(v, sent.kind, t0.elapsed()),
+            None => stats.timeout(sent.kind),
+        }
+    }
+    stats
+}
