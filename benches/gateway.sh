@@ -60,6 +60,9 @@ echo "== vakt, SQLite" >&2
 start_vakt "sqlite://$work/bench.db"
 run "burst, SQLite" $VPID --target 127.0.0.1:17500 "${burst[@]}"
 run "burst AES-128, SQLite" $VPID --target 127.0.0.1:17500 "${burst[@]}" --key-hex $key_hex
+stop $VPID
+# Latency on a database of its own, not one still checkpointing the bursts' WAL.
+start_vakt "sqlite://$work/latency.db"
 run "latency at 10,000/s, SQLite" $VPID --target 127.0.0.1:17500 -c 1000 -a $accounts --rate 10000 -d "$secs"
 stop $VPID
 
@@ -69,6 +72,10 @@ if psql "$pg_admin" -qAt -c 'select 1' > /dev/null 2>&1; then
   psql "$pg_admin" -q -c "CREATE DATABASE $db"
   start_vakt "${pg_admin%/*}/$db"
   run "burst, PostgreSQL" $VPID --target 127.0.0.1:17500 "${burst[@]}"
+  stop $VPID
+  psql "$pg_admin" -q -c "DROP DATABASE $db WITH (FORCE)"
+  psql "$pg_admin" -q -c "CREATE DATABASE $db"
+  start_vakt "${pg_admin%/*}/$db"
   run "latency at 10,000/s, PostgreSQL" $VPID --target 127.0.0.1:17500 -c 1000 -a $accounts --rate 10000 -d "$secs"
   stop $VPID
   psql "$pg_admin" -q -c "DROP DATABASE $db WITH (FORCE)"

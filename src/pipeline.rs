@@ -51,7 +51,7 @@ pub struct Answer {
 /// Shared by every listener.
 #[derive(Debug)]
 pub struct Pipeline {
-    sites: SiteCache,
+    sites: Arc<SiteCache>,
     writer: WriterHandle,
     window: Window,
     check_plain_timestamps: bool,
@@ -77,7 +77,7 @@ fn token_label(kind: TokenKind<'_>) -> &'static str {
 
 impl Pipeline {
     /// A pipeline storing through `writer`.
-    pub fn new(sites: SiteCache, writer: WriterHandle, cfg: &ReceiverConfig) -> Self {
+    pub fn new(sites: Arc<SiteCache>, writer: WriterHandle, cfg: &ReceiverConfig) -> Self {
         Self {
             sites,
             writer,

@@ -73,7 +73,19 @@ pub async fn serve(config: Config) -> Result<()> {
     )
     .context("starting the writer thread")?;
     let checkpoints = tokio::spawn(checkpoint_loop(db.clone()));
-    let sites = SiteCache::new(db.clone(), Duration::from_secs(r.site_cache_secs));
+    let sites = Arc::new(SiteCache::new(
+        db.clone(),
+        Duration::from_secs(r.site_cache_secs),
+    ));
+    let preload = sites.clone();
+    tokio::spawn(async move {
+        match preload.preload().await {
+            Ok(n) => info!(sites = n, "site cache loaded"),
+            Err(e) => {
+                tracing::warn!(error = %e, "loading the site cache failed; sites load on demand")
+            }
+        }
+    });
     let pipeline = Arc::new(Pipeline::new(sites, writer, r));
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();

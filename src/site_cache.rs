@@ -1,6 +1,10 @@
 //! Sites by account, read from the database and kept for a short time, so a frame costs no
 //! query in the common case while changes made elsewhere (`vakt site`, another node) still
 //! arrive within `site_cache_secs`.
+//!
+//! An entry past half its time is read again by a background task while it is still used
+//! (refresh-ahead), so an active site never makes a frame wait for the database, and no entry
+//! older than `site_cache_secs` is ever used.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -17,6 +21,7 @@ use crate::store::Db;
 struct Entry {
     site: Option<Arc<Site>>,
     at: Instant,
+    refreshing: bool,
 }
 
 /// The cache.
@@ -42,35 +47,83 @@ impl SiteCache {
     }
 
     /// The site with this (upper-case) account, `None` if there is none. Errors only when the
-    /// database cannot be read and nothing usable is cached.
-    pub async fn get(&self, account: &str) -> Result<Option<Arc<Site>>> {
-        let cached = self
-            .map
-            .read()
-            .expect("site cache lock")
-            .get(account)
-            .cloned();
-        if let Some(e) = &cached {
-            if e.at.elapsed() < self.ttl {
-                return Ok(e.site.clone());
+    /// database cannot be read and nothing is cached.
+    pub async fn get(self: &Arc<Self>, account: &str) -> Result<Option<Arc<Site>>> {
+        let cached = {
+            let map = self.map.read().expect("site cache lock");
+            map.get(account).and_then(|e| {
+                let age = e.at.elapsed();
+                (age < self.ttl).then(|| (e.site.clone(), age >= self.ttl / 2 && !e.refreshing))
+            })
+        };
+        match cached {
+            Some((site, false)) => Ok(site),
+            Some((site, true)) => {
+                // Mark it, so one task refreshes it however many frames arrive meanwhile.
+                if let Some(e) = self.map.write().expect("site cache lock").get_mut(account) {
+                    e.refreshing = true;
+                }
+                let (cache, account) = (self.clone(), account.to_owned());
+                tokio::spawn(async move {
+                    if let Err(e) = cache.load(&account).await {
+                        warn!(account, error = %e, "site refresh failed; will read it again on use");
+                        if let Some(e) = cache
+                            .map
+                            .write()
+                            .expect("site cache lock")
+                            .get_mut(&account)
+                        {
+                            e.refreshing = false;
+                        }
+                    }
+                });
+                Ok(site)
+            }
+            None => self.load(account).await,
+        }
+    }
+
+    /// Reads every site into the cache, a page at a time, so that not even an account's first
+    /// frame waits for the database. Runs in the background at start-up; frames arriving
+    /// meanwhile load their site on demand.
+    pub async fn preload(&self) -> Result<usize> {
+        let mut after: Option<String> = None;
+        let mut n = 0;
+        loop {
+            let page = self.db.sites(after.as_deref(), 10_000).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.account.clone());
+            let now = Instant::now();
+            let mut map = self.map.write().expect("site cache lock");
+            for spec in page {
+                if map.len() >= MAX_ENTRIES {
+                    return Ok(n);
+                }
+                let account = spec.normalized_account();
+                if let Ok(site) = Site::new(spec) {
+                    map.insert(
+                        account,
+                        Entry {
+                            site: Some(Arc::new(site)),
+                            at: now,
+                            refreshing: false,
+                        },
+                    );
+                    n += 1;
+                }
             }
         }
-        let site = match self.db.site(account).await {
-            Ok(spec) => match spec.map(Site::new).transpose() {
-                Ok(site) => site.map(Arc::new),
-                Err(e) => {
-                    warn!(account, error = %e, "site in the database has an unusable key; treating it as unknown");
-                    None
-                }
-            },
-            // A database hiccup must not turn known sites into NAKs: keep using what we had.
-            Err(e) => match cached {
-                Some(old) => {
-                    warn!(account, error = %e, "site lookup failed; using the cached site");
-                    return Ok(old.site);
-                }
-                None => return Err(e),
-            },
+        Ok(n)
+    }
+
+    /// Reads a site from the database into the cache.
+    async fn load(&self, account: &str) -> Result<Option<Arc<Site>>> {
+        let site = match self.db.site(account).await?.map(Site::new).transpose() {
+            Ok(site) => site.map(Arc::new),
+            Err(e) => {
+                warn!(account, error = %e, "site in the database has an unusable key; treating it as unknown");
+                None
+            }
         };
         let mut map = self.map.write().expect("site cache lock");
         if map.len() >= MAX_ENTRIES {
@@ -81,6 +134,7 @@ impl SiteCache {
             Entry {
                 site: site.clone(),
                 at: Instant::now(),
+                refreshing: false,
             },
         );
         Ok(site)

@@ -476,7 +476,14 @@ impl Db {
             if let Some(b) = f.before_id {
                 q.push(" AND id < ").push_bind(b);
             }
-            q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit);
+            // "Events since" without an account walks the received_at index; the others walk
+            // (account, id) or the table backwards. Both orders are newest first.
+            if f.since_micros.is_some() && f.account.is_none() {
+                q.push(" ORDER BY received_at DESC, id DESC LIMIT ");
+            } else {
+                q.push(" ORDER BY id DESC LIMIT ");
+            }
+            q.push_bind(f.limit);
             let rows = q.build().fetch_all(p).await?;
             rows.iter().map(stored_event).collect()
         })

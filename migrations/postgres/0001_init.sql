@@ -53,7 +53,7 @@ CREATE TABLE events (
     dedup           BYTEA,                   -- frame identity (16 bytes), see src/dedup.rs
     raw             BYTEA NOT NULL
 );
-CREATE INDEX events_account_id ON events (account, id DESC);
+CREATE INDEX events_account_id ON events (account, id);
 CREATE INDEX events_received_at ON events (received_at);
 
 -- Frame identities claimed within the duplicate window, shared by every node on this

@@ -53,5 +53,5 @@ CREATE TABLE events (
     dedup           BLOB,                   -- frame identity (16 bytes), see src/dedup.rs
     raw             BLOB NOT NULL
 );
-CREATE INDEX events_account_id ON events (account, id DESC);
+CREATE INDEX events_account_id ON events (account, id);
 CREATE INDEX events_received_at ON events (received_at);
