@@ -2,7 +2,7 @@
 # The gateway benchmark: vakt on a fresh SQLite database (and PostgreSQL when reachable)
 # against vakt-load, side by side with pysiaalarm, printed as one Markdown table.
 #
-#   benches/gateway.sh [SECONDS]        (default 10 s per throughput run)
+#   benches/gateway.sh [SECONDS] [REPEAT]   (default 10 s per run, each burst run 3 times)
 #
 # Environment: VAKT_BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432/test; a fresh
 # database is created and dropped), VAKT_BENCH_SCALE (connections for the scale run; default
@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
+repeat=${2:-3}
 pg_admin=${VAKT_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}
 cargo build --release -q --bins
 vakt=$PWD/target/release/vakt
@@ -57,10 +58,13 @@ run() { # LABEL PID ARGS...
 burst=(-c 1000 -a $accounts -w 1 -d "$secs")
 
 echo "== vakt, SQLite" >&2
-start_vakt "sqlite://$work/bench.db"
-run "burst, SQLite" $VPID --target 127.0.0.1:17500 "${burst[@]}"
-run "burst AES-128, SQLite" $VPID --target 127.0.0.1:17500 "${burst[@]}" --key-hex $key_hex
-stop $VPID
+for i in $(seq 1 "$repeat"); do
+  start_vakt "sqlite://$work/bench$i.db"
+  run "burst, SQLite" $VPID --target 127.0.0.1:17500 "${burst[@]}"
+  run "burst AES-128, SQLite" $VPID --target 127.0.0.1:17500 "${burst[@]}" --key-hex $key_hex
+  stop $VPID
+  rm -f "$work"/bench$i.db*
+done
 # Latency on a database of its own, not one still checkpointing the bursts' WAL.
 start_vakt "sqlite://$work/latency.db"
 run "latency at 10,000/s, SQLite" $VPID --target 127.0.0.1:17500 -c 1000 -a $accounts --rate 10000 -d "$secs"
@@ -69,11 +73,13 @@ stop $VPID
 if psql "$pg_admin" -qAt -c 'select 1' > /dev/null 2>&1; then
   echo "== vakt, PostgreSQL" >&2
   db=vakt_bench_$$
-  psql "$pg_admin" -q -c "CREATE DATABASE $db"
-  start_vakt "${pg_admin%/*}/$db"
-  run "burst, PostgreSQL" $VPID --target 127.0.0.1:17500 "${burst[@]}"
-  stop $VPID
-  psql "$pg_admin" -q -c "DROP DATABASE $db WITH (FORCE)"
+  for i in $(seq 1 "$repeat"); do
+    psql "$pg_admin" -q -c "CREATE DATABASE $db"
+    start_vakt "${pg_admin%/*}/$db"
+    run "burst, PostgreSQL" $VPID --target 127.0.0.1:17500 "${burst[@]}"
+    stop $VPID
+    psql "$pg_admin" -q -c "DROP DATABASE $db WITH (FORCE)"
+  done
   psql "$pg_admin" -q -c "CREATE DATABASE $db"
   start_vakt "${pg_admin%/*}/$db"
   run "latency at 10,000/s, PostgreSQL" $VPID --target 127.0.0.1:17500 -c 1000 -a $accounts --rate 10000 -d "$secs"
@@ -110,7 +116,9 @@ for mode in plain aes; do
   "$py" benches/pysia_server.py 17600 100000 $accounts "${pkey[@]}" > "$work/pysia.out" 2>&1 &
   PPID_=$!
   for _ in $(seq 1 100); do grep -q ready "$work/pysia.out" 2>/dev/null && break; sleep 0.1; done
-  run "burst $mode, pysiaalarm" $PPID_ --target 127.0.0.1:17600 "${burst[@]}" "${args[@]}"
+  for i in $(seq 1 "$repeat"); do
+    run "burst $mode, pysiaalarm" $PPID_ --target 127.0.0.1:17600 "${burst[@]}" "${args[@]}"
+  done
   stop $PPID_
 done
 
@@ -119,13 +127,26 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 idle = next((r["idle_rss_before_kib"] for r in rows if "idle_rss_before_kib" in r), None)
 runs = [r for r in rows if "label" in r]
-print("| run | acks/s | not acked | p50 ms | p99 ms | p99.9 ms | max ms | receiver CPU s | load CPU s | receiver RSS MiB |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+# Runs repeated under one label: report the median run (by acks/s) and the spread.
+groups = {}
 for r in runs:
+    groups.setdefault(r["label"], []).append(r)
+med = {}
+for label, rs in groups.items():
+    rs.sort(key=lambda r: r["acks_per_sec"])
+    m = dict(rs[len(rs) // 2])
+    m["spread"] = (rs[0]["acks_per_sec"], rs[-1]["acks_per_sec"], len(rs))
+    med[label] = m
+print("| run | acks/s (median) | runs: min–max | not acked | p50 ms | p99 ms | p99.9 ms | max ms | receiver CPU s | load CPU s | receiver RSS MiB |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for label, r in med.items():
     l = r["latency_ms"]
-    bad = r["sent"] - r["acks"]
+    lo, hi, n = r["spread"]
+    bad = sum(x["sent"] - x["acks"] for x in groups[label])
     f = lambda v, d=1: "-" if v is None else f"{v:.{d}f}"
-    print(f"| {r['label']} | {r['acks_per_sec']:.0f} | {bad} | {l['p50']:.2f} | {l['p99']:.2f} | {l['p99_9']:.2f} | {l['max']:.2f} | {f(r['receiver_cpu_secs'])} | {f(r['load_cpu_secs'])} | {f(r['receiver_peak_rss_mib'])} |")
+    spread = f"{n}: {lo:.0f}–{hi:.0f}" if n > 1 else "1"
+    print(f"| {label} | {r['acks_per_sec']:.0f} | {spread} | {bad} | {l['p50']:.2f} | {l['p99']:.2f} | {l['p99_9']:.2f} | {l['max']:.2f} | {f(r['receiver_cpu_secs'])} | {f(r['load_cpu_secs'])} | {f(r['receiver_peak_rss_mib'])} |")
+runs = list(med.values())
 by = {r["label"]: r for r in runs}
 def ratio(a, b):
     if a in by and b in by and by[b]["acks_per_sec"] > 0:

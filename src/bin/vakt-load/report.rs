@@ -28,7 +28,7 @@ impl Report {
         usage: Usage,
     ) -> Self {
         let secs = elapsed.as_secs_f64();
-        let h = &s.latency;
+        let h = &s.histogram();
         let q = |p: f64| ms(h.value_at_quantile(p));
         let v = json!({
             "label": label,
