@@ -21,6 +21,8 @@ use crate::store::{Db, EventQuery};
 pub struct AppState {
     pub db: Db,
     pub metrics: PrometheusHandle,
+    /// Serial lines.
+    pub lines: crate::serial::Lines,
 }
 
 /// The router.
@@ -31,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events", get(events))
         .route("/api/sites", get(sites))
         .route("/api/sites/{account}", get(site))
+        .route("/api/lines", get(lines))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(Arc::new(state))
 }
@@ -51,6 +54,12 @@ async fn health(State(s): Shared) -> Response {
         )
             .into_response(),
     }
+}
+
+/// Serial lines: device open or not, heartbeat supervision, counts.
+async fn lines(State(s): Shared) -> Response {
+    let v: Vec<_> = s.lines.iter().map(|l| l.snapshot()).collect();
+    Json(json!({ "lines": v })).into_response()
 }
 
 async fn metrics(State(s): Shared) -> Response {

@@ -7,6 +7,8 @@
 //! - [`config`] — `vakt.toml`.
 //! - [`serve`] — `vakt serve`: start-up and orderly shutdown.
 //! - [`tcp`], [`udp`] — DC-09 transports.
+//! - [`serial`], [`serial_packet`], [`serial_port`] — receivers and panels on serial ports.
+//! - [`output`] — automation outputs (Sur-Gard) fed from the event log.
 //! - [`pipeline`] — one frame: site lookup, the protocol decision, store, answer.
 //! - [`writer`] — group commit: frames of all connections committed in batches.
 //! - [`dedup`] — frame identities and the duplicate window.
@@ -24,6 +26,9 @@ pub mod escape;
 pub mod http;
 pub mod logging;
 pub mod pipeline;
+pub mod serial;
+pub mod serial_packet;
+pub mod serial_port;
 pub mod serve;
 pub mod site;
 pub mod site_cache;

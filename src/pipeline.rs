@@ -303,7 +303,18 @@ impl Pipeline {
         Answer { frame, outcome }
     }
 
-    fn frame_ref(&self) -> String {
+    /// Stores rows without a duplicate check (serial packets carry no sequence or timestamp
+    /// to tell a retransmission from a repeated event), giving up after the store timeout.
+    pub async fn store_rows(&self, rows: Vec<EventRow>) -> Result<(), &'static str> {
+        match tokio::time::timeout(self.store_timeout, self.writer.store(rows, None)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err("store_failed"),
+            Err(_) => Err("store_timeout"),
+        }
+    }
+
+    /// A node-unique reference for the next frame or packet.
+    pub fn frame_ref(&self) -> String {
         let n = self.frames.fetch_add(1, Ordering::Relaxed);
         format!("{}-{n:x}", self.node)
     }
@@ -418,7 +429,7 @@ fn rows(
         .collect()
 }
 
-fn event_row(base: &EventRow, i: usize, e: &Event<'_>) -> EventRow {
+pub(crate) fn event_row(base: &EventRow, i: usize, e: &Event<'_>) -> EventRow {
     let s = |x: Option<vakt_protocol::Short>| x.map(|v| v.as_str().to_owned());
     let mut row = base.clone();
     row.seq_in_frame = i32::try_from(i).unwrap_or(i32::MAX);

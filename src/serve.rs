@@ -17,6 +17,7 @@ use crate::clock::unix_micros;
 use crate::config::{Config, ListenerKind};
 use crate::http::{self, AppState};
 use crate::pipeline::{Origin, Pipeline};
+use crate::serial::{self, Lines, SerialListener};
 use crate::site::hex_number;
 use crate::site_cache::SiteCache;
 use crate::store::{redact_url, Db};
@@ -90,6 +91,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let mut listeners = JoinSet::new();
+    let mut lines = Vec::new();
 
     for l in &config.listeners {
         let origin = Origin {
@@ -101,9 +103,10 @@ pub async fn serve(config: Config) -> Result<()> {
         let (pipeline, cancel, tracker) = (pipeline.clone(), cancel.clone(), tracker.clone());
         match l.kind {
             ListenerKind::Tcp => {
-                let socket = TcpListener::bind(l.bind)
+                let bind = l.bind.context("a tcp listener needs `bind`")?;
+                let socket = TcpListener::bind(bind)
                     .await
-                    .with_context(|| format!("binding tcp {}", l.bind))?;
+                    .with_context(|| format!("binding tcp {bind}"))?;
                 println!(
                     "vakt: listener {} tcp {}",
                     origin.listener,
@@ -119,9 +122,10 @@ pub async fn serve(config: Config) -> Result<()> {
                 ));
             }
             ListenerKind::Udp => {
-                let socket = UdpSocket::bind(l.bind)
+                let bind = l.bind.context("a udp listener needs `bind`")?;
+                let socket = UdpSocket::bind(bind)
                     .await
-                    .with_context(|| format!("binding udp {}", l.bind))?;
+                    .with_context(|| format!("binding udp {bind}"))?;
                 println!(
                     "vakt: listener {} udp {}",
                     origin.listener,
@@ -137,9 +141,32 @@ pub async fn serve(config: Config) -> Result<()> {
                     tracker,
                 ));
             }
+            ListenerKind::Serial => {
+                let sl = SerialListener::from_config(l)
+                    .context("a serial listener needs `device` and `format`")?;
+                println!(
+                    "vakt: listener {} serial {} ({})",
+                    sl.name,
+                    sl.port.device,
+                    sl.port.describe()
+                );
+                let line = serial::line(&sl);
+                lines.push(line.clone());
+                if let Some(timeout) = sl.heartbeat_timeout {
+                    listeners.spawn(serial::supervise(
+                        sl.clone(),
+                        timeout,
+                        line.clone(),
+                        pipeline.clone(),
+                        cancel.clone(),
+                    ));
+                }
+                listeners.spawn(serial::serve(sl, line, pipeline, cancel));
+            }
         }
     }
     drop(pipeline);
+    let lines: Lines = Arc::new(lines);
 
     let http_socket = TcpListener::bind(config.http.bind)
         .await
@@ -148,6 +175,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let app = http::router(AppState {
         db: db.clone(),
         metrics,
+        lines,
     });
     let http_cancel = cancel.clone();
     let http_task = tokio::spawn(async move {

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
+pub mod pty;
+
 use vakt::store::Db;
 use vakt_protocol::dc09::{
     encode_message, encode_nak, Dialect, Key, Message, Timestamp, TokenKind,
