@@ -25,6 +25,7 @@ pub mod dedup;
 pub mod escape;
 pub mod http;
 pub mod logging;
+pub mod output;
 pub mod pipeline;
 pub mod serial;
 pub mod serial_packet;

@@ -22,7 +22,7 @@ use crate::site::hex_number;
 use crate::site_cache::SiteCache;
 use crate::store::{redact_url, Db};
 use crate::writer::{self, WriterConfig};
-use crate::{tcp, udp};
+use crate::{output, tcp, udp};
 
 /// Installs the Prometheus recorder (once per process).
 fn install_metrics() -> Result<PrometheusHandle> {
@@ -168,6 +168,25 @@ pub async fn serve(config: Config) -> Result<()> {
     drop(pipeline);
     let lines: Lines = Arc::new(lines);
 
+    let node = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+    let mut outputs = JoinSet::new();
+    for o in &config.outputs {
+        println!(
+            "vakt: output {} surgard {}",
+            o.name,
+            o.connect
+                .clone()
+                .or_else(|| o.port().map(|p| format!("{} ({})", p.device, p.describe())))
+                .unwrap_or_default()
+        );
+        outputs.spawn(output::run(
+            o.clone(),
+            db.clone(),
+            node.clone(),
+            cancel.clone(),
+        ));
+    }
+
     let http_socket = TcpListener::bind(config.http.bind)
         .await
         .with_context(|| format!("binding http {}", config.http.bind))?;
@@ -199,6 +218,7 @@ pub async fn serve(config: Config) -> Result<()> {
     writer_done
         .await
         .context("the writer thread ended abnormally")?;
+    while outputs.join_next().await.is_some() {}
     checkpoints.abort();
     let _ = http_task.await;
     db.close().await;

@@ -187,6 +187,17 @@ pub struct StoredEvent {
     pub raw: String,
 }
 
+/// What an automation output needs of an event.
+#[derive(Debug, Clone)]
+pub struct OutputEvent {
+    pub id: i64,
+    pub account: String,
+    pub scheme: Option<String>,
+    pub data: Option<String>,
+    pub seq_in_frame: i32,
+    pub class: String,
+}
+
 /// Filter for [`Db::events`].
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
@@ -399,6 +410,13 @@ impl Db {
             }
             WriteConn::Postgres(c) => {
                 let mut tx = c.begin().await?;
+                // Event ids must become visible in id order, or an output reading "ids after
+                // my position" could pass over a smaller id that another node commits later.
+                // Nodes take turns: the lock is held from before the ids are drawn to the
+                // commit. (SQLite has one writer, so its ids commit in order anyway.)
+                sqlx::query("SELECT pg_advisory_xact_lock(7451001)")
+                    .execute(&mut *tx)
+                    .await?;
                 let keys: Vec<&[u8]> = frames
                     .iter()
                     .filter_map(|(k, _)| k.map(|k| k.as_slice()))
@@ -496,6 +514,120 @@ impl Db {
                 .fetch_one(p)
                 .await
         })?)
+    }
+
+    /// The highest event id (0 on an empty log).
+    pub async fn max_event_id(&self) -> Result<i64> {
+        Ok(on_pool!(self, read, |p| {
+            sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM events")
+                .fetch_one(p)
+                .await
+        })?
+        .unwrap_or(0))
+    }
+
+    /// Events after `after_id` in id (= commit) order, as an output forwards them.
+    pub async fn events_after(&self, after_id: i64, limit: i64) -> Result<Vec<OutputEvent>> {
+        let rows = on_pool!(self, read, |p| {
+            sqlx::query_as::<_, (i64, String, Option<String>, Option<String>, i32, String)>(
+                "SELECT id, account, scheme, data, seq_in_frame, class FROM events \
+                 WHERE id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(p)
+            .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, account, scheme, data, seq_in_frame, class)| OutputEvent {
+                    id,
+                    account,
+                    scheme,
+                    data,
+                    seq_in_frame,
+                    class,
+                },
+            )
+            .collect())
+    }
+
+    /// Takes (or renews) the lease on output `name` for `owner` until `lease_until` and
+    /// returns its position; `None` while another node's lease runs. A new output starts at
+    /// `start_position`.
+    pub async fn claim_output(
+        &self,
+        name: &str,
+        owner: &str,
+        start_position: i64,
+        now_micros: i64,
+        lease_until: i64,
+    ) -> Result<Option<i64>> {
+        Ok(on_pool!(self, write, |p| {
+            sqlx::query(
+                "INSERT INTO outputs (name, position, owner, lease_until, updated_at) \
+                 VALUES ($1, $2, NULL, 0, $3) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(start_position)
+            .bind(now_micros)
+            .execute(p)
+            .await?;
+            sqlx::query_scalar::<_, i64>(
+                "UPDATE outputs SET owner = $2, lease_until = $3 \
+                 WHERE name = $1 AND (owner = $2 OR owner IS NULL OR lease_until < $4) \
+                 RETURNING position",
+            )
+            .bind(name)
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now_micros)
+            .fetch_optional(p)
+            .await
+        })?)
+    }
+
+    /// Records that the automation acknowledged everything up to event `position` (and renews
+    /// the lease); `false` if `owner` no longer holds the lease.
+    pub async fn advance_output(
+        &self,
+        name: &str,
+        owner: &str,
+        position: i64,
+        now_micros: i64,
+        lease_until: i64,
+    ) -> Result<bool> {
+        let n = on_pool!(self, write, |p| {
+            sqlx::query(
+                "UPDATE outputs SET position = $3, lease_until = $4, updated_at = $5 \
+                 WHERE name = $1 AND owner = $2",
+            )
+            .bind(name)
+            .bind(owner)
+            .bind(position)
+            .bind(lease_until)
+            .bind(now_micros)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+
+    /// Gives the lease up (shutdown), so another node may take the output at once.
+    pub async fn release_output(&self, name: &str, owner: &str) -> Result<()> {
+        on_pool!(self, write, |p| {
+            sqlx::query(
+                "UPDATE outputs SET owner = NULL, lease_until = 0 WHERE name = $1 AND owner = $2",
+            )
+            .bind(name)
+            .bind(owner)
+            .execute(p)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
     }
 
     /// Inserts or replaces a site.

@@ -327,3 +327,37 @@ async fn missing_heartbeat_raises_line_failure_and_restore() {
         1.0
     );
 }
+
+/// The automation output on a serial port: the automation (the test, on the pty's other end)
+/// gets each event as a Sur-Gard packet, NAKs one and gets it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automation_output_on_a_serial_port() {
+    use tokio::io::AsyncWriteExt;
+    use vakt_protocol::dc09::TokenKind;
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let pty = PtyPair::new(&db.scratch.0, "auto");
+    let config = base_config(&db.url)
+        + &format!(
+            "\n[[output]]\nname = \"automation\"\nkind = \"surgard\"\ndevice = \"{}\"\n\
+             baud = 19200\nack_timeout_secs = 1\nheartbeat_secs = 60\nline = \"001\"\n",
+            pty.device.display()
+        );
+    let gw = Gateway::start(&db.scratch.0, &config);
+    let mut auto = pty.open_peer();
+    let f = frame(TokenKind::AdmCid, "0001", PLAIN, "#1234|1130 01 003");
+    assert!(show(&ask_once(gw.tcp, &f).await.unwrap()).contains("ACK"));
+    let want = b"501001 181234E13001003\x14";
+    assert_eq!(read_for(&mut auto, want.len(), ANSWER_WAIT).await, want);
+    auto.write_all(&[NAK]).await.unwrap();
+    assert_eq!(
+        read_for(&mut auto, want.len(), ANSWER_WAIT).await,
+        want,
+        "again after NAK"
+    );
+    auto.write_all(&[ACK]).await.unwrap();
+    assert_eq!(
+        read_for(&mut auto, 1, NO_ANSWER_WAIT).await,
+        b"",
+        "nothing more"
+    );
+}
