@@ -14,6 +14,7 @@
 //! - [`dedup`] — frame identities and the duplicate window.
 //! - [`store`] — SQLite and PostgreSQL behind one set of queries; migrations.
 //! - [`site`], [`site_cache`] — sites (accounts) and their cached lookup.
+//! - [`site_state`] — what an event changes in its site's state (arming, zones, not ready).
 //! - [`http`] — `/health`, `/metrics`, the JSON API.
 //! - [`decode`] — `vakt decode`: frames in, one JSON report per frame out.
 //! - [`escape`] — `\n`, `\r`, `\x14` escapes for typing and printing frames.
@@ -33,6 +34,7 @@ pub mod serial_port;
 pub mod serve;
 pub mod site;
 pub mod site_cache;
+pub mod site_state;
 pub mod store;
 pub mod tcp;
 pub mod udp;

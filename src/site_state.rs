@@ -1,0 +1,310 @@
+//! What one stored event changes in its site's state (issue #5): the arming of a partition,
+//! the state of a zone, a "not ready" episode, a cancel at the panel, duress. A pure function
+//! of the event's decoded fields, so the writer can turn it into updates inside the
+//! transaction that stores the event, and every node derives the same state.
+//!
+//! The rules follow PROTOCOLS.md §6 and the code tables of §4: arming from the OP/CL family
+//! (SIA) and Contact ID 40x/441/442/456 with qualifier 1 = opening, 3 = closing; zones from
+//! alarm, trouble, tamper, bypass events and their restores; "not ready" only from what panels
+//! actually report (fail to arm, exit errors, forced arming and forced points), never invented.
+
+use crate::store::EventRow;
+
+/// A partition's arming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arming {
+    Disarmed,
+    ArmedAway,
+    /// Armed stay / perimeter / partial.
+    ArmedStay,
+}
+
+impl Arming {
+    /// Stable snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Disarmed => "disarmed",
+            Self::ArmedAway => "armed_away",
+            Self::ArmedStay => "armed_stay",
+        }
+    }
+}
+
+/// A zone's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZoneState {
+    Normal,
+    Alarm,
+    Trouble,
+    Tamper,
+    Bypassed,
+}
+
+impl ZoneState {
+    /// Stable snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Alarm => "alarm",
+            Self::Trouble => "trouble",
+            Self::Tamper => "tamper",
+            Self::Bypassed => "bypassed",
+        }
+    }
+
+    /// Whether a zone in this state makes its partition not ready to arm.
+    pub fn blocks_arming(self) -> bool {
+        matches!(self, Self::Alarm | Self::Trouble | Self::Tamper)
+    }
+}
+
+/// Why the panel reported the partition not ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotReady {
+    /// Contact ID 454/455, SIA `CI`: arming failed.
+    FailToArm,
+    /// Contact ID 374/457, SIA `EA`/`EE`: a zone still open when the exit delay ended.
+    ExitError,
+    /// SIA `CF`/`NF`/`CW`: armed with zones not ready.
+    ForcedArming,
+    /// SIA `XW`: a zone forced out at arming.
+    ForcedPoint,
+}
+
+impl NotReady {
+    /// Stable snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::FailToArm => "fail_to_arm",
+            Self::ExitError => "exit_error",
+            Self::ForcedArming => "forced_arming",
+            Self::ForcedPoint => "forced_point",
+        }
+    }
+}
+
+/// What one event changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delta {
+    /// The partition's new arming, and by which user.
+    pub arming: Option<(Arming, Option<String>)>,
+    /// The zone's new state.
+    pub zone: Option<(String, ZoneState)>,
+    /// A not-ready episode (with the zone, when the panel named one).
+    pub not_ready: Option<(NotReady, Option<String>)>,
+    /// Cancelled or aborted at the panel (Contact ID 406, SIA BC/FC/OC/AB, OR), by this user.
+    pub cancel: Option<Option<String>>,
+    /// A duress code was used (Contact ID 121, SIA HA): never an ordinary opening.
+    pub duress: bool,
+}
+
+/// The partition an event belongs to (`""`: the panel gave none).
+pub fn partition(e: &EventRow) -> String {
+    e.partition
+        .as_deref()
+        .map(|p| p.trim_start_matches('0'))
+        .filter(|p| !p.is_empty())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// What `e` changes in its site's state.
+pub fn delta(e: &EventRow) -> Delta {
+    let code = e.code.as_deref().unwrap_or("");
+    match e.scheme {
+        Some("contact_id") => contact_id(e, code),
+        Some("sia") => sia(e, code),
+        _ => Delta::default(),
+    }
+}
+
+fn user(e: &EventRow) -> Option<String> {
+    e.user_no.clone()
+}
+
+fn zone(e: &EventRow) -> Option<String> {
+    e.zone.clone()
+}
+
+/// Alarm, trouble, tamper and bypass events of a zone, and their restores.
+fn zone_change(e: &EventRow, restore: bool) -> Option<(String, ZoneState)> {
+    let z = zone(e)?;
+    let state = if restore {
+        ZoneState::Normal
+    } else {
+        match (e.class, e.kind) {
+            ("bypass", _) => ZoneState::Bypassed,
+            ("unbypass", _) => ZoneState::Normal,
+            (_, Some("tamper")) => ZoneState::Tamper,
+            ("alarm", _) => ZoneState::Alarm,
+            ("trouble" | "supervisory", _) => ZoneState::Trouble,
+            ("restore", _) => ZoneState::Normal,
+            _ => return None,
+        }
+    };
+    Some((z, state))
+}
+
+fn contact_id(e: &EventRow, code: &str) -> Delta {
+    let mut d = Delta::default();
+    let q = e.qualifier.as_deref();
+    // Qualifier 6 is a status report of a condition still present: evidence, not a change
+    // of arming; for zones it repeats the state, which is harmless.
+    let opening = q == Some("1");
+    let closing = q == Some("3");
+    match code {
+        "400" | "401" | "403" | "407" | "408" | "409" if opening || closing => {
+            let a = if opening {
+                Arming::Disarmed
+            } else {
+                Arming::ArmedAway
+            };
+            d.arming = Some((a, user(e)));
+        }
+        "441" | "442" | "456" if opening || closing => {
+            let a = if opening {
+                Arming::Disarmed
+            } else {
+                Arming::ArmedStay
+            };
+            d.arming = Some((a, user(e)));
+        }
+        "406" => d.cancel = Some(user(e)),
+        "121" => d.duress = true,
+        "454" | "455" => d.not_ready = Some((NotReady::FailToArm, None)),
+        "374" => d.not_ready = Some((NotReady::ExitError, zone(e))),
+        "457" => d.not_ready = Some((NotReady::ExitError, None)),
+        _ => {
+            if e.class == "bypass" || code.starts_with("57") {
+                // 570–574: qualifier 1 bypassed, 3 unbypassed.
+                if let Some(z) = zone(e) {
+                    let s = if closing {
+                        ZoneState::Normal
+                    } else {
+                        ZoneState::Bypassed
+                    };
+                    d.zone = Some((z, s));
+                }
+            } else if matches!(e.class, "alarm" | "trouble" | "supervisory" | "restore") {
+                d.zone = zone_change(e, closing);
+            }
+        }
+    }
+    d
+}
+
+fn sia(e: &EventRow, code: &str) -> Delta {
+    let mut d = Delta::default();
+    match code {
+        "OP" | "OA" | "OQ" | "OS" | "OG" => d.arming = Some((Arming::Disarmed, user(e))),
+        "OR" => {
+            d.arming = Some((Arming::Disarmed, user(e)));
+            d.cancel = Some(user(e));
+        }
+        "CL" | "CA" | "CQ" | "CS" => d.arming = Some((Arming::ArmedAway, user(e))),
+        "CG" | "NL" => d.arming = Some((Arming::ArmedStay, user(e))),
+        "CF" | "CW" => {
+            d.arming = Some((Arming::ArmedAway, user(e)));
+            d.not_ready = Some((NotReady::ForcedArming, None));
+        }
+        "NF" => {
+            d.arming = Some((Arming::ArmedStay, user(e)));
+            d.not_ready = Some((NotReady::ForcedArming, None));
+        }
+        "XW" => d.not_ready = Some((NotReady::ForcedPoint, zone(e))),
+        "CI" => d.not_ready = Some((NotReady::FailToArm, None)),
+        "EA" => d.not_ready = Some((NotReady::ExitError, zone(e))),
+        "EE" => d.not_ready = Some((NotReady::ExitError, None)),
+        "OC" | "AB" | "BC" | "FC" => d.cancel = Some(user(e)),
+        "HA" => d.duress = true,
+        "BB" | "FB" | "UB" => d.zone = zone(e).map(|z| (z, ZoneState::Bypassed)),
+        "BU" | "FU" | "UU" => d.zone = zone(e).map(|z| (z, ZoneState::Normal)),
+        _ => d.zone = zone_change(e, e.class == "restore"),
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use vakt_protocol::event::{decode_payload, sia_events, Event};
+    use vakt_protocol::sia_dcs::parse_sia_data;
+
+    use super::*;
+    use crate::pipeline::event_row;
+
+    fn cid(data: &str) -> EventRow {
+        let p = decode_payload(vakt_protocol::dc09::TokenKind::AdmCid, data.as_bytes()).unwrap();
+        let e = &p.events()[0];
+        event_row(&EventRow::default(), 0, e)
+    }
+
+    fn sia(data: &str) -> Vec<EventRow> {
+        let d = parse_sia_data(data.as_bytes()).unwrap();
+        sia_events(&d)
+            .iter()
+            .map(|e: &Event<'_>| event_row(&EventRow::default(), 0, e))
+            .collect()
+    }
+
+    #[test]
+    fn contact_id_arming_by_qualifier() {
+        let d = delta(&cid("#1234|3401 02 007"));
+        assert_eq!(d.arming, Some((Arming::ArmedAway, Some("007".into()))));
+        assert_eq!(partition(&cid("#1234|3401 02 007")), "2");
+        let d = delta(&cid("#1234|1401 02 007"));
+        assert_eq!(d.arming, Some((Arming::Disarmed, Some("007".into()))));
+        let d = delta(&cid("#1234|3441 01 003"));
+        assert_eq!(d.arming.unwrap().0, Arming::ArmedStay);
+        // A status report (qualifier 6) is not an arming change.
+        assert_eq!(delta(&cid("#1234|6401 01 003")).arming, None);
+    }
+
+    #[test]
+    fn contact_id_zones_not_ready_cancel_duress() {
+        let d = delta(&cid("#1234|1131 01 015"));
+        assert_eq!(d.zone, Some(("015".into(), ZoneState::Alarm)));
+        let d = delta(&cid("#1234|3131 01 015"));
+        assert_eq!(d.zone, Some(("015".into(), ZoneState::Normal)));
+        let d = delta(&cid("#1234|1570 01 004"));
+        assert_eq!(d.zone, Some(("004".into(), ZoneState::Bypassed)));
+        assert_eq!(
+            delta(&cid("#1234|1454 01 000")).not_ready,
+            Some((NotReady::FailToArm, None))
+        );
+        assert_eq!(
+            delta(&cid("#1234|1374 01 009")).not_ready,
+            Some((NotReady::ExitError, Some("009".into())))
+        );
+        assert_eq!(
+            delta(&cid("#1234|1406 01 003")).cancel,
+            Some(Some("003".into()))
+        );
+        let d = delta(&cid("#1234|1121 01 003"));
+        assert!(d.duress);
+        assert_eq!(d.arming, None, "duress is never an ordinary opening");
+    }
+
+    #[test]
+    fn sia_arming_zones_and_not_ready() {
+        let rows = sia("#1234|Nri1/CL12/BA5/BR5/TA6/BB7/BU7");
+        let d: Vec<Delta> = rows.iter().map(delta).collect();
+        assert_eq!(d[0].arming.as_ref().unwrap().0, Arming::ArmedAway);
+        assert_eq!(d[1].zone, Some(("5".into(), ZoneState::Alarm)));
+        assert_eq!(d[2].zone, Some(("5".into(), ZoneState::Normal)));
+        assert_eq!(d[3].zone.as_ref().unwrap().1, ZoneState::Tamper);
+        assert_eq!(d[4].zone, Some(("7".into(), ZoneState::Bypassed)));
+        assert_eq!(d[5].zone, Some(("7".into(), ZoneState::Normal)));
+        let d = delta(&sia("#1234|Nri1/CF3")[0]);
+        assert_eq!(d.not_ready, Some((NotReady::ForcedArming, None)));
+        assert_eq!(d.arming.unwrap().0, Arming::ArmedAway);
+        let d = delta(&sia("#1234|Nri1/XW12")[0]);
+        assert_eq!(
+            d.not_ready,
+            Some((NotReady::ForcedPoint, Some("12".into())))
+        );
+        let d = delta(&sia("#1234|Nri1/OR3")[0]);
+        assert_eq!(d.arming.unwrap().0, Arming::Disarmed);
+        assert!(d.cancel.is_some());
+        assert!(delta(&sia("#1234|Nri1/HA3")[0]).duress);
+    }
+}
