@@ -14,7 +14,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::site::Site;
-use crate::store::{Db, EventQuery};
+use crate::store::{Db, EventQuery, SiteStateRows, ZoneStateRow};
 
 /// What the handlers need.
 #[derive(Debug, Clone)]
@@ -54,6 +54,48 @@ async fn health(State(s): Shared) -> Response {
         )
             .into_response(),
     }
+}
+
+/// Each partition's arming and readiness: a partition is not ready while a zone of it (or a
+/// zone the panel reported without a partition) is in alarm, trouble or tamper and not
+/// bypassed; the reasons name the zone, its state, since when and the event that set it.
+fn partitions_json(state: &SiteStateRows) -> serde_json::Value {
+    let mut names: Vec<&str> = state
+        .partitions
+        .iter()
+        .map(|p| p.partition.as_str())
+        .chain(state.zones.iter().map(|z| z.partition.as_str()))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let blocking = |z: &ZoneStateRow| matches!(z.state.as_str(), "alarm" | "trouble" | "tamper");
+    let list: Vec<_> = names
+        .into_iter()
+        .map(|name| {
+            let arming = state.partitions.iter().find(|p| p.partition == name);
+            let reasons: Vec<_> = state
+                .zones
+                .iter()
+                .filter(|z| {
+                    blocking(z) && (z.partition == name || z.partition.is_empty() || name.is_empty())
+                })
+                .map(|z| json!({
+                    "zone": z.zone, "state": z.state, "since": z.since, "code": z.code, "event": z.event,
+                }))
+                .collect();
+            json!({
+                "partition": name,
+                "arming": arming.map_or("unknown", |p| p.arming.as_str()),
+                "user": arming.and_then(|p| p.user.clone()),
+                "changed_at": arming.map(|p| p.changed_at.clone()),
+                "code": arming.and_then(|p| p.code.clone()),
+                "event": arming.map(|p| &p.event),
+                "ready": reasons.is_empty(),
+                "not_ready_reasons": reasons,
+            })
+        })
+        .collect();
+    json!(list)
 }
 
 /// Serial lines: device open or not, heartbeat supervision, counts.
@@ -148,7 +190,19 @@ async fn sites(State(s): Shared, Query(q): Query<HashMap<String, String>>) -> Re
 async fn site(State(s): Shared, Path(account): Path<String>) -> Response {
     match s.db.site(&account).await {
         Ok(Some(spec)) => match Site::new(spec) {
-            Ok(site) => Json(site.to_json()).into_response(),
+            Ok(site) => {
+                let state = match s.db.site_state(&account).await {
+                    Ok(st) => st,
+                    Err(e) => {
+                        return error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e:#}"))
+                    }
+                };
+                let mut v = site.to_json();
+                v["partitions"] = partitions_json(&state);
+                v["zones"] = json!(state.zones);
+                v["not_ready_episodes"] = json!(state.not_ready);
+                Json(v).into_response()
+            }
             Err(e) => error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("stored site: {e:#}"),

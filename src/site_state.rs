@@ -98,14 +98,24 @@ pub struct Delta {
     pub duress: bool,
 }
 
-/// The partition an event belongs to (`""`: the panel gave none).
+/// A zone, partition or user number without leading zeros: Contact ID writes zone 5 as
+/// `005`, SIA as `5`, and both must land on the same zone.
+fn number(s: &str) -> String {
+    let t = s.trim_start_matches('0');
+    if t.is_empty() && !s.is_empty() {
+        "0".into()
+    } else {
+        t.to_owned()
+    }
+}
+
+/// The partition an event belongs to (`""`: the panel gave none; Contact ID group `00` is
+/// "no group" too).
 pub fn partition(e: &EventRow) -> String {
-    e.partition
-        .as_deref()
-        .map(|p| p.trim_start_matches('0'))
-        .filter(|p| !p.is_empty())
-        .unwrap_or("")
-        .to_owned()
+    match e.partition.as_deref().map(number) {
+        Some(p) if p != "0" => p,
+        _ => String::new(),
+    }
 }
 
 /// What `e` changes in its site's state.
@@ -119,11 +129,11 @@ pub fn delta(e: &EventRow) -> Delta {
 }
 
 fn user(e: &EventRow) -> Option<String> {
-    e.user_no.clone()
+    e.user_no.as_deref().map(number)
 }
 
 fn zone(e: &EventRow) -> Option<String> {
-    e.zone.clone()
+    e.zone.as_deref().map(number)
 }
 
 /// Alarm, trouble, tamper and bypass events of a zone, and their restores.
@@ -224,6 +234,128 @@ fn sia(e: &EventRow, code: &str) -> Delta {
     d
 }
 
+/// A partition's new arming, ready to upsert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionRow {
+    pub account: String,
+    pub partition: String,
+    pub arming: &'static str,
+    pub user_no: Option<String>,
+    pub changed_at: i64,
+    pub code: Option<String>,
+    pub frame_ref: String,
+    pub seq_in_frame: i32,
+}
+
+/// A zone's new state, ready to upsert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneRow {
+    pub account: String,
+    pub zone: String,
+    pub partition: String,
+    pub state: &'static str,
+    pub since: i64,
+    pub code: Option<String>,
+    pub frame_ref: String,
+    pub seq_in_frame: i32,
+}
+
+/// A not-ready episode, ready to insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotReadyRow {
+    pub account: String,
+    pub partition: String,
+    pub reason: &'static str,
+    pub zone: Option<String>,
+    pub at: i64,
+    pub code: Option<String>,
+    pub frame_ref: String,
+    pub seq_in_frame: i32,
+}
+
+/// The state changes of the events committed together, coalesced: the last change of each
+/// partition and of each zone wins, so a batch costs one upsert per partition and zone it
+/// touched (and a database that refuses one row twice in one upsert never sees it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub partitions: Vec<PartitionRow>,
+    pub zones: Vec<ZoneRow>,
+    pub not_ready: Vec<NotReadyRow>,
+}
+
+impl Changes {
+    /// Nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.partitions.is_empty() && self.zones.is_empty() && self.not_ready.is_empty()
+    }
+}
+
+/// The changes `rows` (in commit order) make.
+pub fn changes<'a>(rows: impl IntoIterator<Item = &'a EventRow>) -> Changes {
+    use std::collections::HashMap;
+    let mut out = Changes::default();
+    let mut part_at: HashMap<(String, String), usize> = HashMap::new();
+    let mut zone_at: HashMap<(String, String), usize> = HashMap::new();
+    for e in rows {
+        let d = delta(e);
+        if d == Delta::default() {
+            continue;
+        }
+        let p = partition(e);
+        if let Some((arming, user_no)) = d.arming {
+            let row = PartitionRow {
+                account: e.account.clone(),
+                partition: p.clone(),
+                arming: arming.name(),
+                user_no,
+                changed_at: e.received_at,
+                code: e.code.clone(),
+                frame_ref: e.frame_ref.clone(),
+                seq_in_frame: e.seq_in_frame,
+            };
+            match part_at.entry((e.account.clone(), p.clone())) {
+                std::collections::hash_map::Entry::Occupied(i) => out.partitions[*i.get()] = row,
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(out.partitions.len());
+                    out.partitions.push(row);
+                }
+            }
+        }
+        if let Some((zone, state)) = d.zone {
+            let row = ZoneRow {
+                account: e.account.clone(),
+                zone: zone.clone(),
+                partition: p.clone(),
+                state: state.name(),
+                since: e.received_at,
+                code: e.code.clone(),
+                frame_ref: e.frame_ref.clone(),
+                seq_in_frame: e.seq_in_frame,
+            };
+            match zone_at.entry((e.account.clone(), zone)) {
+                std::collections::hash_map::Entry::Occupied(i) => out.zones[*i.get()] = row,
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(out.zones.len());
+                    out.zones.push(row);
+                }
+            }
+        }
+        if let Some((reason, zone)) = d.not_ready {
+            out.not_ready.push(NotReadyRow {
+                account: e.account.clone(),
+                partition: p,
+                reason: reason.name(),
+                zone,
+                at: e.received_at,
+                code: e.code.clone(),
+                frame_ref: e.frame_ref.clone(),
+                seq_in_frame: e.seq_in_frame,
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use vakt_protocol::event::{decode_payload, sia_events, Event};
@@ -249,10 +381,10 @@ mod tests {
     #[test]
     fn contact_id_arming_by_qualifier() {
         let d = delta(&cid("#1234|3401 02 007"));
-        assert_eq!(d.arming, Some((Arming::ArmedAway, Some("007".into()))));
+        assert_eq!(d.arming, Some((Arming::ArmedAway, Some("7".into()))));
         assert_eq!(partition(&cid("#1234|3401 02 007")), "2");
         let d = delta(&cid("#1234|1401 02 007"));
-        assert_eq!(d.arming, Some((Arming::Disarmed, Some("007".into()))));
+        assert_eq!(d.arming, Some((Arming::Disarmed, Some("7".into()))));
         let d = delta(&cid("#1234|3441 01 003"));
         assert_eq!(d.arming.unwrap().0, Arming::ArmedStay);
         // A status report (qualifier 6) is not an arming change.
@@ -262,26 +394,44 @@ mod tests {
     #[test]
     fn contact_id_zones_not_ready_cancel_duress() {
         let d = delta(&cid("#1234|1131 01 015"));
-        assert_eq!(d.zone, Some(("015".into(), ZoneState::Alarm)));
+        assert_eq!(d.zone, Some(("15".into(), ZoneState::Alarm)));
         let d = delta(&cid("#1234|3131 01 015"));
-        assert_eq!(d.zone, Some(("015".into(), ZoneState::Normal)));
+        assert_eq!(d.zone, Some(("15".into(), ZoneState::Normal)));
         let d = delta(&cid("#1234|1570 01 004"));
-        assert_eq!(d.zone, Some(("004".into(), ZoneState::Bypassed)));
+        assert_eq!(d.zone, Some(("4".into(), ZoneState::Bypassed)));
         assert_eq!(
             delta(&cid("#1234|1454 01 000")).not_ready,
             Some((NotReady::FailToArm, None))
         );
         assert_eq!(
             delta(&cid("#1234|1374 01 009")).not_ready,
-            Some((NotReady::ExitError, Some("009".into())))
+            Some((NotReady::ExitError, Some("9".into())))
         );
         assert_eq!(
             delta(&cid("#1234|1406 01 003")).cancel,
-            Some(Some("003".into()))
+            Some(Some("3".into()))
         );
         let d = delta(&cid("#1234|1121 01 003"));
         assert!(d.duress);
         assert_eq!(d.arming, None, "duress is never an ordinary opening");
+    }
+
+    #[test]
+    fn a_batch_keeps_the_last_change_of_each_partition_and_zone() {
+        let mut rows = sia("#1234|Nri1/BA5/BR5/CL12/XW7");
+        rows.push(cid("#1234|1131 01 005"));
+        for r in &mut rows {
+            r.account = "1234".into();
+        }
+        let c = changes(&rows);
+        assert_eq!(c.zones.len(), 1, "{c:?}");
+        assert_eq!(c.zones[0].state, "alarm");
+        assert_eq!(c.zones[0].zone, "5");
+        assert_eq!(c.partitions.len(), 1);
+        assert_eq!(c.partitions[0].arming, "armed_away");
+        assert_eq!(c.not_ready.len(), 1);
+        assert_eq!(c.not_ready[0].reason, "forced_point");
+        assert!(changes(&sia("#1234|Nri1/RP")).is_empty());
     }
 
     #[test]

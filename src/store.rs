@@ -91,6 +91,9 @@ const EVENT_COLUMNS: &str = "frame_ref, received_at, listener, transport, peer, 
 
 const EVENT_COLUMN_COUNT: usize = 33;
 
+/// Rows per site-state upsert (8 columns).
+const STATE_CHUNK: usize = 256;
+
 /// Rows per INSERT statement, largest first (33 columns × 64 rows stays far below either
 /// database's limit on bound parameters).
 const INSERT_CHUNKS: [usize; 4] = [64, 16, 4, 1];
@@ -185,6 +188,55 @@ pub struct StoredEvent {
     pub event_time: Option<String>,
     /// The frame as received, with control bytes escaped (`\n`, `\r`, `\xNN`).
     pub raw: String,
+}
+
+/// The event that set a piece of state (find it with `frame_ref` in `/api/events`).
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRef {
+    pub frame_ref: String,
+    pub seq_in_frame: i32,
+}
+
+/// A partition's arming as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionState {
+    pub partition: String,
+    pub arming: String,
+    pub user: Option<String>,
+    pub changed_at: String,
+    pub code: Option<String>,
+    pub event: EventRef,
+}
+
+/// A zone's state as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct ZoneStateRow {
+    pub zone: String,
+    pub partition: String,
+    pub state: String,
+    pub since: String,
+    pub code: Option<String>,
+    pub event: EventRef,
+}
+
+/// A not-ready episode as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotReadyEpisode {
+    pub id: i64,
+    pub partition: String,
+    pub reason: String,
+    pub zone: Option<String>,
+    pub at: String,
+    pub code: Option<String>,
+    pub event: EventRef,
+}
+
+/// Everything stored of a site's state.
+#[derive(Debug, Clone)]
+pub struct SiteStateRows {
+    pub partitions: Vec<PartitionState>,
+    pub zones: Vec<ZoneStateRow>,
+    pub not_ready: Vec<NotReadyEpisode>,
 }
 
 /// What an automation output needs of an event.
@@ -400,6 +452,75 @@ impl Db {
                     }
                     q.execute(&mut *$tx).await?;
                 }
+                // Site state, in the same transaction as the events that change it.
+                let state = crate::site_state::changes(rows.iter().map(|(r, _)| *r));
+                apply_state!($tx, state);
+            }};
+        }
+        macro_rules! apply_state {
+            ($tx:expr, $state:expr) => {{
+                for chunk in $state.partitions.chunks(STATE_CHUNK) {
+                    let mut q = QueryBuilder::new(
+                        "INSERT INTO partitions (account, partition, arming, user_no, changed_at, \
+                         code, frame_ref, seq_in_frame) ",
+                    );
+                    q.push_values(chunk, |mut b, p| {
+                        b.push_bind(&p.account)
+                            .push_bind(&p.partition)
+                            .push_bind(p.arming)
+                            .push_bind(&p.user_no)
+                            .push_bind(p.changed_at)
+                            .push_bind(&p.code)
+                            .push_bind(&p.frame_ref)
+                            .push_bind(p.seq_in_frame);
+                    });
+                    q.push(
+                        " ON CONFLICT (account, partition) DO UPDATE SET arming = excluded.arming, \
+                         user_no = excluded.user_no, changed_at = excluded.changed_at, \
+                         code = excluded.code, frame_ref = excluded.frame_ref, \
+                         seq_in_frame = excluded.seq_in_frame",
+                    );
+                    q.build().execute(&mut *$tx).await?;
+                }
+                for chunk in $state.zones.chunks(STATE_CHUNK) {
+                    let mut q = QueryBuilder::new(
+                        "INSERT INTO zones (account, zone, partition, state, since, code, \
+                         frame_ref, seq_in_frame) ",
+                    );
+                    q.push_values(chunk, |mut b, z| {
+                        b.push_bind(&z.account)
+                            .push_bind(&z.zone)
+                            .push_bind(&z.partition)
+                            .push_bind(z.state)
+                            .push_bind(z.since)
+                            .push_bind(&z.code)
+                            .push_bind(&z.frame_ref)
+                            .push_bind(z.seq_in_frame);
+                    });
+                    q.push(
+                        " ON CONFLICT (account, zone) DO UPDATE SET partition = excluded.partition, \
+                         state = excluded.state, since = excluded.since, code = excluded.code, \
+                         frame_ref = excluded.frame_ref, seq_in_frame = excluded.seq_in_frame",
+                    );
+                    q.build().execute(&mut *$tx).await?;
+                }
+                for chunk in $state.not_ready.chunks(STATE_CHUNK) {
+                    let mut q = QueryBuilder::new(
+                        "INSERT INTO not_ready (account, partition, reason, zone, at, code, \
+                         frame_ref, seq_in_frame) ",
+                    );
+                    q.push_values(chunk, |mut b, n| {
+                        b.push_bind(&n.account)
+                            .push_bind(&n.partition)
+                            .push_bind(n.reason)
+                            .push_bind(&n.zone)
+                            .push_bind(n.at)
+                            .push_bind(&n.code)
+                            .push_bind(&n.frame_ref)
+                            .push_bind(n.seq_in_frame);
+                    });
+                    q.build().execute(&mut *$tx).await?;
+                }
             }};
         }
         match conn {
@@ -514,6 +635,97 @@ impl Db {
                 .fetch_one(p)
                 .await
         })?)
+    }
+
+    /// A site's partitions, zones and latest not-ready episodes (newest first, at most 20).
+    pub async fn site_state(&self, account: &str) -> Result<SiteStateRows> {
+        let account = account.to_ascii_uppercase();
+        type Part = (
+            String,
+            String,
+            Option<String>,
+            i64,
+            Option<String>,
+            String,
+            i32,
+        );
+        type Zone = (String, String, String, i64, Option<String>, String, i32);
+        type Nr = (
+            i64,
+            String,
+            String,
+            Option<String>,
+            i64,
+            Option<String>,
+            String,
+            i32,
+        );
+        let (parts, zones, nr) = on_pool!(self, read, |p| {
+            let parts: Vec<Part> = sqlx::query_as(
+                "SELECT partition, arming, user_no, changed_at, code, frame_ref, seq_in_frame \
+                 FROM partitions WHERE account = $1 ORDER BY partition",
+            )
+            .bind(&account)
+            .fetch_all(p)
+            .await?;
+            let zones: Vec<Zone> = sqlx::query_as(
+                "SELECT zone, partition, state, since, code, frame_ref, seq_in_frame \
+                 FROM zones WHERE account = $1 ORDER BY zone",
+            )
+            .bind(&account)
+            .fetch_all(p)
+            .await?;
+            let nr: Vec<Nr> = sqlx::query_as(
+                "SELECT id, partition, reason, zone, at, code, frame_ref, seq_in_frame \
+                 FROM not_ready WHERE account = $1 ORDER BY id DESC LIMIT 20",
+            )
+            .bind(&account)
+            .fetch_all(p)
+            .await?;
+            Ok::<_, sqlx::Error>((parts, zones, nr))
+        })?;
+        let event = |frame_ref: String, seq: i32| EventRef {
+            frame_ref,
+            seq_in_frame: seq,
+        };
+        Ok(SiteStateRows {
+            partitions: parts
+                .into_iter()
+                .map(|(partition, arming, user, at, code, f, q)| PartitionState {
+                    partition,
+                    arming,
+                    user,
+                    changed_at: rfc3339_micros(at),
+                    code,
+                    event: event(f, q),
+                })
+                .collect(),
+            zones: zones
+                .into_iter()
+                .map(|(zone, partition, state, since, code, f, q)| ZoneStateRow {
+                    zone,
+                    partition,
+                    state,
+                    since: rfc3339_micros(since),
+                    code,
+                    event: event(f, q),
+                })
+                .collect(),
+            not_ready: nr
+                .into_iter()
+                .map(
+                    |(id, partition, reason, zone, at, code, f, q)| NotReadyEpisode {
+                        id,
+                        partition,
+                        reason,
+                        zone,
+                        at: rfc3339_micros(at),
+                        code,
+                        event: event(f, q),
+                    },
+                )
+                .collect(),
+        })
     }
 
     /// The highest event id (0 on an empty log).

@@ -1,0 +1,104 @@
+//! Site state end to end (issue #5, first part): scripted frames over a real socket to a real
+//! `vakt serve`, the state checked through `GET /api/sites/{account}`, on SQLite and PostgreSQL.
+
+mod common;
+
+use common::*;
+use vakt_protocol::dc09::TokenKind;
+
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(super::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+on_both_databases!(arming_zones_and_not_ready);
+
+async fn send(gw: &Gateway, token: TokenKind<'_>, seq: &str, data: &str) {
+    let f = frame(token, seq, PLAIN, data);
+    let a = ask_once(gw.tcp, &f).await.expect("an answer");
+    assert!(show(&a).contains("\"ACK\""), "{data}: {}", show(&a));
+}
+
+fn partition<'a>(site: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    site["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["partition"] == name)
+        .unwrap_or_else(|| panic!("no partition {name}: {site}"))
+}
+
+async fn arming_zones_and_not_ready(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let gw = Gateway::start(&db.scratch.0, &base_config(&db.url));
+    let site = |gw: &Gateway| {
+        let gw_http = gw.http;
+        async move {
+            let (status, body) = http_get(gw_http, &format!("/api/sites/{PLAIN}")).await;
+            assert_eq!(status, 200, "{body}");
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()
+        }
+    };
+
+    // A door (zone 15) in alarm, then the user arms partition 1 anyway.
+    send(&gw, TokenKind::AdmCid, "0001", "#1234|1131 01 015").await;
+    send(&gw, TokenKind::AdmCid, "0002", "#1234|3401 01 007").await;
+    let s = site(&gw).await;
+    let p1 = partition(&s, "1");
+    assert_eq!(p1["arming"], "armed_away", "{s}");
+    assert_eq!(p1["user"], "7");
+    assert_eq!(p1["ready"], false);
+    let reasons = p1["not_ready_reasons"].as_array().unwrap();
+    assert_eq!(reasons.len(), 1, "{s}");
+    assert_eq!(reasons[0]["zone"], "15");
+    assert_eq!(reasons[0]["state"], "alarm");
+    assert_eq!(reasons[0]["code"], "131");
+    assert!(reasons[0]["event"]["frame_ref"].is_string());
+
+    // The zone restores (reported in SIA, zone written without zeros): ready again.
+    send(&gw, TokenKind::SiaDcs, "0003", "#1234|Nri1/BR15").await;
+    let s = site(&gw).await;
+    assert_eq!(partition(&s, "1")["ready"], true, "{s}");
+
+    // Partition 2: fail to arm with a forced point, a zone in alarm that is then bypassed.
+    send(&gw, TokenKind::SiaDcs, "0004", "#1234|Nri2/CI3/XW5/BA9").await;
+    let s = site(&gw).await;
+    let p2 = partition(&s, "2");
+    assert_eq!(p2["ready"], false);
+    assert_eq!(p2["arming"], "unknown");
+    let episodes = s["not_ready_episodes"].as_array().unwrap();
+    assert_eq!(episodes.len(), 2, "{s}");
+    assert_eq!(episodes[0]["reason"], "forced_point");
+    assert_eq!(episodes[0]["zone"], "5");
+    assert_eq!(episodes[1]["reason"], "fail_to_arm");
+    send(&gw, TokenKind::SiaDcs, "0005", "#1234|Nri2/BB9/NL3").await;
+    let s = site(&gw).await;
+    let p2 = partition(&s, "2");
+    assert_eq!(p2["ready"], true, "a bypassed zone does not block: {s}");
+    assert_eq!(p2["arming"], "armed_stay");
+    let zones = s["zones"].as_array().unwrap();
+    let z9 = zones.iter().find(|z| z["zone"] == "9").unwrap();
+    assert_eq!(z9["state"], "bypassed");
+
+    // A retransmission of a stored frame does not change state twice.
+    send(&gw, TokenKind::SiaDcs, "0004", "#1234|Nri2/CI3/XW5/BA9").await;
+    let s = site(&gw).await;
+    assert_eq!(s["not_ready_episodes"].as_array().unwrap().len(), 2, "{s}");
+    assert_eq!(partition(&s, "2")["ready"], true, "{s}");
+
+    // Disarm.
+    send(&gw, TokenKind::AdmCid, "0006", "#1234|1401 01 007").await;
+    assert_eq!(partition(&site(&gw).await, "1")["arming"], "disarmed");
+}
