@@ -91,8 +91,90 @@ const EVENT_COLUMNS: &str = "frame_ref, received_at, listener, transport, peer, 
 
 const EVENT_COLUMN_COUNT: usize = 33;
 
-/// Rows per site-state upsert (8 columns).
-const STATE_CHUNK: usize = 256;
+/// The site-state tables the writer upserts into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StateTable {
+    Partitions,
+    Zones,
+    NotReady,
+}
+
+/// The largest chunk size that fits `rows`, and the upsert for it: like [`insert_sql`], a few
+/// fixed sizes whose text is built once, so each is prepared once per connection.
+fn state_sql(table: StateTable, backend: Backend, rows: usize) -> (usize, &'static str) {
+    type Sizes = Vec<(usize, String, String)>;
+    static SQL: OnceLock<[Sizes; 3]> = OnceLock::new();
+    const COLS: usize = 8;
+    let all = SQL.get_or_init(|| {
+        let build = |head: &str, tail: &str| -> Sizes {
+            INSERT_CHUNKS
+                .iter()
+                .map(|&n| {
+                    let values = |numbered: bool| {
+                        (0..n)
+                            .map(|row| {
+                                let cols: Vec<String> = (0..COLS)
+                                    .map(|c| {
+                                        if numbered {
+                                            format!("${}", row * COLS + c + 1)
+                                        } else {
+                                            "?".to_owned()
+                                        }
+                                    })
+                                    .collect();
+                                format!("({})", cols.join(","))
+                            })
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    };
+                    (
+                        n,
+                        format!("{head} VALUES {}{tail}", values(false)),
+                        format!("{head} VALUES {}{tail}", values(true)),
+                    )
+                })
+                .collect()
+        };
+        [
+            build(
+                "INSERT INTO partitions (account, partition, arming, user_no, changed_at, code, \
+                 frame_ref, seq_in_frame)",
+                " ON CONFLICT (account, partition) DO UPDATE SET arming = excluded.arming, \
+                 user_no = excluded.user_no, changed_at = excluded.changed_at, \
+                 code = excluded.code, frame_ref = excluded.frame_ref, \
+                 seq_in_frame = excluded.seq_in_frame",
+            ),
+            // A zone already in the reported state keeps its row: `since` and the event stay
+            // those that entered the state (and an unchanged row costs no page write).
+            build(
+                "INSERT INTO zones (account, zone, partition, state, since, code, frame_ref, \
+                 seq_in_frame)",
+                " ON CONFLICT (account, zone) DO UPDATE SET partition = excluded.partition, \
+                 state = excluded.state, since = excluded.since, code = excluded.code, \
+                 frame_ref = excluded.frame_ref, seq_in_frame = excluded.seq_in_frame \
+                 WHERE zones.state <> excluded.state OR zones.partition <> excluded.partition",
+            ),
+            build(
+                "INSERT INTO not_ready (account, partition, reason, zone, at, code, frame_ref, \
+                 seq_in_frame)",
+                "",
+            ),
+        ]
+    });
+    let sizes = &all[table as usize];
+    let (n, sqlite, pg) = sizes
+        .iter()
+        .find(|(n, _, _)| *n <= rows)
+        .unwrap_or_else(|| sizes.last().expect("chunk sizes"));
+    (
+        *n,
+        if backend == Backend::Sqlite {
+            sqlite
+        } else {
+            pg
+        },
+    )
+}
 
 /// Rows per INSERT statement, largest first (33 columns × 64 rows stays far below either
 /// database's limit on bound parameters).
@@ -454,72 +536,67 @@ impl Db {
                 }
                 // Site state, in the same transaction as the events that change it.
                 let state = crate::site_state::changes(rows.iter().map(|(r, _)| *r));
-                apply_state!($tx, state);
+                apply_state!($tx, $backend, state);
             }};
         }
         macro_rules! apply_state {
-            ($tx:expr, $state:expr) => {{
-                for chunk in $state.partitions.chunks(STATE_CHUNK) {
-                    let mut q = QueryBuilder::new(
-                        "INSERT INTO partitions (account, partition, arming, user_no, changed_at, \
-                         code, frame_ref, seq_in_frame) ",
-                    );
-                    q.push_values(chunk, |mut b, p| {
-                        b.push_bind(&p.account)
-                            .push_bind(&p.partition)
-                            .push_bind(p.arming)
-                            .push_bind(&p.user_no)
-                            .push_bind(p.changed_at)
-                            .push_bind(&p.code)
-                            .push_bind(&p.frame_ref)
-                            .push_bind(p.seq_in_frame);
-                    });
-                    q.push(
-                        " ON CONFLICT (account, partition) DO UPDATE SET arming = excluded.arming, \
-                         user_no = excluded.user_no, changed_at = excluded.changed_at, \
-                         code = excluded.code, frame_ref = excluded.frame_ref, \
-                         seq_in_frame = excluded.seq_in_frame",
-                    );
-                    q.build().execute(&mut *$tx).await?;
+            ($tx:expr, $backend:expr, $state:expr) => {{
+                let mut rest = &$state.partitions[..];
+                while !rest.is_empty() {
+                    let (size, sql) = state_sql(StateTable::Partitions, $backend, rest.len());
+                    let (chunk, tail) = rest.split_at(size);
+                    rest = tail;
+                    let mut q = sqlx::query(sql);
+                    for p in chunk {
+                        q = q
+                            .bind(&p.account)
+                            .bind(&p.partition)
+                            .bind(p.arming)
+                            .bind(&p.user_no)
+                            .bind(p.changed_at)
+                            .bind(&p.code)
+                            .bind(&p.frame_ref)
+                            .bind(p.seq_in_frame);
+                    }
+                    q.execute(&mut *$tx).await?;
                 }
-                for chunk in $state.zones.chunks(STATE_CHUNK) {
-                    let mut q = QueryBuilder::new(
-                        "INSERT INTO zones (account, zone, partition, state, since, code, \
-                         frame_ref, seq_in_frame) ",
-                    );
-                    q.push_values(chunk, |mut b, z| {
-                        b.push_bind(&z.account)
-                            .push_bind(&z.zone)
-                            .push_bind(&z.partition)
-                            .push_bind(z.state)
-                            .push_bind(z.since)
-                            .push_bind(&z.code)
-                            .push_bind(&z.frame_ref)
-                            .push_bind(z.seq_in_frame);
-                    });
-                    q.push(
-                        " ON CONFLICT (account, zone) DO UPDATE SET partition = excluded.partition, \
-                         state = excluded.state, since = excluded.since, code = excluded.code, \
-                         frame_ref = excluded.frame_ref, seq_in_frame = excluded.seq_in_frame",
-                    );
-                    q.build().execute(&mut *$tx).await?;
+                let mut rest = &$state.zones[..];
+                while !rest.is_empty() {
+                    let (size, sql) = state_sql(StateTable::Zones, $backend, rest.len());
+                    let (chunk, tail) = rest.split_at(size);
+                    rest = tail;
+                    let mut q = sqlx::query(sql);
+                    for z in chunk {
+                        q = q
+                            .bind(&z.account)
+                            .bind(&z.zone)
+                            .bind(&z.partition)
+                            .bind(z.state)
+                            .bind(z.since)
+                            .bind(&z.code)
+                            .bind(&z.frame_ref)
+                            .bind(z.seq_in_frame);
+                    }
+                    q.execute(&mut *$tx).await?;
                 }
-                for chunk in $state.not_ready.chunks(STATE_CHUNK) {
-                    let mut q = QueryBuilder::new(
-                        "INSERT INTO not_ready (account, partition, reason, zone, at, code, \
-                         frame_ref, seq_in_frame) ",
-                    );
-                    q.push_values(chunk, |mut b, n| {
-                        b.push_bind(&n.account)
-                            .push_bind(&n.partition)
-                            .push_bind(n.reason)
-                            .push_bind(&n.zone)
-                            .push_bind(n.at)
-                            .push_bind(&n.code)
-                            .push_bind(&n.frame_ref)
-                            .push_bind(n.seq_in_frame);
-                    });
-                    q.build().execute(&mut *$tx).await?;
+                let mut rest = &$state.not_ready[..];
+                while !rest.is_empty() {
+                    let (size, sql) = state_sql(StateTable::NotReady, $backend, rest.len());
+                    let (chunk, tail) = rest.split_at(size);
+                    rest = tail;
+                    let mut q = sqlx::query(sql);
+                    for n in chunk {
+                        q = q
+                            .bind(&n.account)
+                            .bind(&n.partition)
+                            .bind(n.reason)
+                            .bind(&n.zone)
+                            .bind(n.at)
+                            .bind(&n.code)
+                            .bind(&n.frame_ref)
+                            .bind(n.seq_in_frame);
+                    }
+                    q.execute(&mut *$tx).await?;
                 }
             }};
         }

@@ -56,6 +56,10 @@ struct Args {
     /// Seconds to send for.
     #[arg(long, short = 'd', default_value_t = 10.0)]
     duration: f64,
+    /// Zones per panel: each panel cycles through them, alternating alarm and restore, so every
+    /// event changes a zone's state (few zones: updates of existing state; many: new rows).
+    #[arg(long, default_value_t = 1000)]
+    zones: u32,
     /// Frame mix, e.g. cid=50,sia=40,null=10.
     #[arg(long, default_value = "cid=50,sia=50")]
     mix: String,
@@ -187,7 +191,14 @@ async fn drive(
     let panel = |i: usize| {
         let account = (args.account_base + (i as u64 % args.accounts)).to_string();
         let group = (i as u64 / args.accounts) as u32;
-        Panel::new(account, group, mix, key.clone(), i as u64 ^ 0x5eed)
+        Panel::new(
+            account,
+            group,
+            args.zones,
+            mix,
+            key.clone(),
+            i as u64 ^ 0x5eed,
+        )
     };
     let interval = args
         .rate

@@ -95,6 +95,8 @@ pub(crate) struct Panel {
     group: u32,
     seq: u16,
     counter: u32,
+    /// Zones the panel cycles through; each visit alternates alarm and restore.
+    zones: u32,
     mix: Mix,
     key: Option<Key>,
     rng: SmallRng,
@@ -108,14 +110,23 @@ fn now_unix() -> i64 {
 }
 
 impl Panel {
-    pub(crate) fn new(account: String, group: u32, mix: Mix, key: Option<Key>, seed: u64) -> Self {
+    pub(crate) fn new(
+        account: String,
+        group: u32,
+        zones: u32,
+        mix: Mix,
+        key: Option<Key>,
+        seed: u64,
+    ) -> Self {
         let mut rng = SmallRng::seed_from_u64(seed);
-        let counter = rng.random_range(0..1000);
+        let zones = zones.max(1);
+        let counter = rng.random_range(0..zones);
         Self {
             account,
             group: group % 100,
             seq: 0,
             counter,
+            zones,
             mix,
             key,
             rng,
@@ -130,15 +141,25 @@ impl Panel {
         self.seq = if self.seq >= 9999 { 1 } else { self.seq + 1 };
         self.counter = self.counter.wrapping_add(1);
         let kind = self.mix.pick(&mut self.rng);
-        let zone = self.counter % 1000;
+        let zone = self.counter % self.zones;
+        // Every other visit to a zone is its restore, so each event changes the zone's state.
+        let restore = (self.counter / self.zones) % 2 == 1;
         self.data.clear();
         let _ = match kind {
             FrameKind::Cid => write!(
                 self.data,
-                "#{}|1131 {:02} {zone:03}",
-                self.account, self.group
+                "#{}|{}131 {:02} {zone:03}",
+                self.account,
+                if restore { 3 } else { 1 },
+                self.group
             ),
-            FrameKind::Sia => write!(self.data, "#{}|Nri{}/BA{zone:03}", self.account, self.group),
+            FrameKind::Sia => write!(
+                self.data,
+                "#{}|Nri{}/{}{zone:03}",
+                self.account,
+                self.group,
+                if restore { "BR" } else { "BA" }
+            ),
             FrameKind::Null => Ok(()),
         };
         let token = match kind {
