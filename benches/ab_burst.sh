@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# A/B of two vakt binaries on the SQLite burst (1,000 connections, W=1, closed loop, a fresh
+# database per run), alternating A and B RUNS times: how a change moves durable throughput.
+#
+#   benches/ab_burst.sh A_BIN B_BIN [RUNS] [ZONES]
+#
+# e.g. the site-state cost: build the commit before it into another target dir
+#   git worktree add /tmp/prev 6895c6c && (cd /tmp/prev && CARGO_TARGET_DIR=/tmp/prev-target cargo build --release --bins)
+#   benches/ab_burst.sh /tmp/prev-target/release/vakt target/release/vakt 3 32
+set -euo pipefail
+cd "$(dirname "$0")/.."
+a=$1 b=$2 runs=${3:-3} zones=${4:-1000}
+cargo build --release -q --bin vakt-load
+load=$PWD/target/release/vakt-load
+run_one() { # BIN LABEL
+  local work pid
+  work=$(mktemp -d /tmp/vakt-ab.XXXXXX)
+  {
+    printf '[database]\nurl = "sqlite://%s/b.db"\n[http]\nbind = "127.0.0.1:17683"\n' "$work"
+    printf '[receiver]\nmax_connections = 20000\n[[listener]]\nkind = "tcp"\nbind = "127.0.0.1:17503"\n'
+    "$load" --print-sites --accounts 1000
+  } > "$work/v.toml"
+  RUST_LOG=warn "$1" serve --config "$work/v.toml" > "$work/out" 2> "$work/err" &
+  pid=$!
+  for _ in $(seq 1 100); do grep -q ready "$work/out" 2>/dev/null && break; sleep 0.1; done
+  echo "$2: $("$load" --target 127.0.0.1:17503 -c 1000 -a 1000 -w 1 -d 10 --zones "$zones" | grep 'acks/s')"
+  kill -TERM "$pid"; wait "$pid" || true
+  rm -rf "$work"
+}
+for _ in $(seq 1 "$runs"); do
+  run_one "$a" A
+  run_one "$b" B
+done
