@@ -4,6 +4,8 @@
 #
 #   benches/ab_burst.sh A_BIN B_BIN [RUNS] [ZONES]
 #
+# With VAKT_AB_POSTGRES=postgres://user@host/admin_db each run gets a fresh PostgreSQL database
+# created (and dropped) through that URL instead of a fresh SQLite file.
 # e.g. the site-state cost: build the commit before it into another target dir
 #   git worktree add /tmp/prev 6895c6c && (cd /tmp/prev && CARGO_TARGET_DIR=/tmp/prev-target cargo build --release --bins)
 #   benches/ab_burst.sh /tmp/prev-target/release/vakt target/release/vakt 3 32
@@ -15,8 +17,14 @@ load=$PWD/target/release/vakt-load
 run_one() { # BIN LABEL
   local work pid
   work=$(mktemp -d /tmp/vakt-ab.XXXXXX)
+  local url="sqlite://$work/b.db" pgdb=""
+  if [ -n "${VAKT_AB_POSTGRES:-}" ]; then
+    pgdb=vakt_ab_$$
+    psql "$VAKT_AB_POSTGRES" -qc "CREATE DATABASE $pgdb"
+    url="${VAKT_AB_POSTGRES%/*}/$pgdb"
+  fi
   {
-    printf '[database]\nurl = "sqlite://%s/b.db"\n[http]\nbind = "127.0.0.1:17683"\n' "$work"
+    printf '[database]\nurl = "%s"\n[http]\nbind = "127.0.0.1:17683"\n' "$url"
     printf '[receiver]\nmax_connections = 20000\n[[listener]]\nkind = "tcp"\nbind = "127.0.0.1:17503"\n'
     "$load" --print-sites --accounts 1000
   } > "$work/v.toml"
@@ -26,6 +34,7 @@ run_one() { # BIN LABEL
   echo "$2: $("$load" --target 127.0.0.1:17503 -c 1000 -a 1000 -w 1 -d 10 --zones "$zones" | grep 'acks/s')"
   kill -TERM "$pid"; wait "$pid" || true
   rm -rf "$work"
+  if [ -n "$pgdb" ]; then psql "$VAKT_AB_POSTGRES" -qc "DROP DATABASE $pgdb WITH (FORCE)"; fi
 }
 for _ in $(seq 1 "$runs"); do
   run_one "$a" A

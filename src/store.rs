@@ -91,6 +91,16 @@ const EVENT_COLUMNS: &str = "frame_ref, received_at, listener, transport, peer, 
 
 const EVENT_COLUMN_COUNT: usize = 33;
 
+/// PostgreSQL: a batch's zone changes in one statement (see `apply_state!`).
+const ZONES_UNNEST_PG: &str = "INSERT INTO zones (account, zone, partition, state, since, code, \
+     frame_ref, seq_in_frame) \
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
+     $6::text[], $7::text[], $8::int[]) \
+     ON CONFLICT (account, zone) DO UPDATE SET partition = excluded.partition, \
+     state = excluded.state, since = excluded.since, code = excluded.code, \
+     frame_ref = excluded.frame_ref, seq_in_frame = excluded.seq_in_frame \
+     WHERE zones.state <> excluded.state OR zones.partition <> excluded.partition";
+
 /// The site-state tables the writer upserts into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StateTable {
@@ -481,7 +491,7 @@ impl Db {
     ) -> Result<Vec<bool>, sqlx::Error> {
         let mut fresh = vec![true; frames.len()];
         macro_rules! insert_rows {
-            ($tx:expr, $backend:expr) => {{
+            ($tx:expr, $backend:expr, $kind:ident) => {{
                 let rows: Vec<(&EventRow, Option<&Key>)> = frames
                     .iter()
                     .zip(&fresh)
@@ -536,11 +546,34 @@ impl Db {
                 }
                 // Site state, in the same transaction as the events that change it.
                 let state = crate::site_state::changes(rows.iter().map(|(r, _)| *r));
-                apply_state!($tx, $backend, state);
+                apply_state!($tx, $backend, $kind, state);
             }};
         }
+        // PostgreSQL: a batch's zone changes in one statement (zones are the most frequent
+        // change, and there every statement is a round trip). SQLite: nothing here; the
+        // chunked upserts below do it.
+        macro_rules! zones_in_one_statement {
+            (sqlite, $tx:expr, $rest:ident) => {};
+            (pg, $tx:expr, $rest:ident) => {
+                if !$rest.is_empty() {
+                    let z = $rest;
+                    sqlx::query(ZONES_UNNEST_PG)
+                        .bind(z.iter().map(|r| r.account.as_str()).collect::<Vec<_>>())
+                        .bind(z.iter().map(|r| r.zone.as_str()).collect::<Vec<_>>())
+                        .bind(z.iter().map(|r| r.partition.as_str()).collect::<Vec<_>>())
+                        .bind(z.iter().map(|r| r.state).collect::<Vec<_>>())
+                        .bind(z.iter().map(|r| r.since).collect::<Vec<_>>())
+                        .bind(z.iter().map(|r| r.code.as_deref()).collect::<Vec<_>>())
+                        .bind(z.iter().map(|r| r.frame_ref.as_str()).collect::<Vec<_>>())
+                        .bind(z.iter().map(|r| r.seq_in_frame).collect::<Vec<_>>())
+                        .execute(&mut *$tx)
+                        .await?;
+                    $rest = &[];
+                }
+            };
+        }
         macro_rules! apply_state {
-            ($tx:expr, $backend:expr, $state:expr) => {{
+            ($tx:expr, $backend:expr, $kind:ident, $state:expr) => {{
                 let mut rest = &$state.partitions[..];
                 while !rest.is_empty() {
                     let (size, sql) = state_sql(StateTable::Partitions, $backend, rest.len());
@@ -561,6 +594,7 @@ impl Db {
                     q.execute(&mut *$tx).await?;
                 }
                 let mut rest = &$state.zones[..];
+                zones_in_one_statement!($kind, $tx, rest);
                 while !rest.is_empty() {
                     let (size, sql) = state_sql(StateTable::Zones, $backend, rest.len());
                     let (chunk, tail) = rest.split_at(size);
@@ -603,7 +637,7 @@ impl Db {
         match conn {
             WriteConn::Sqlite(c) => {
                 let mut tx = c.begin().await?;
-                insert_rows!(tx, Backend::Sqlite);
+                insert_rows!(tx, Backend::Sqlite, sqlite);
                 tx.commit().await?;
             }
             WriteConn::Postgres(c) => {
@@ -638,7 +672,7 @@ impl Db {
                         }
                     }
                 }
-                insert_rows!(tx, Backend::Postgres);
+                insert_rows!(tx, Backend::Postgres, pg);
                 tx.commit().await?;
             }
         }
