@@ -21,9 +21,9 @@ const HEARTBEAT: &[u8] = b"1011           @    ";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Ack,
-    /// NAK the next packet, then ACK.
+    /// NAK the next event packet, then ACK.
     NakOnce,
-    /// Say nothing to the next packet, then ACK.
+    /// Say nothing to the next event packet, then ACK.
     SilentOnce,
 }
 
@@ -64,8 +64,14 @@ impl Automation {
                     buf.extend_from_slice(&b[..n]);
                     while let Some(end) = buf.iter().position(|&c| c == 0x14) {
                         let packet: Vec<u8> = buf.drain(..=end).take(end).collect();
+                        // Heartbeats are always acknowledged: the scripted NAK or silence
+                        // is for the next event packet, whenever a heartbeat slips in between.
+                        let m = if packet.as_slice() == HEARTBEAT {
+                            Mode::Ack
+                        } else {
+                            std::mem::replace(&mut *mode.lock().unwrap(), Mode::Ack)
+                        };
                         got.lock().unwrap().push(packet);
-                        let m = std::mem::replace(&mut *mode.lock().unwrap(), Mode::Ack);
                         let answer: &[u8] = match m {
                             Mode::Ack => &[0x06],
                             Mode::NakOnce => &[0x15],
