@@ -14,6 +14,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::site::Site;
+use crate::site_state::ZoneState;
 use crate::store::{Db, EventQuery, SiteStateRows, ZoneStateRow};
 
 /// What the handlers need.
@@ -68,7 +69,8 @@ fn partitions_json(state: &SiteStateRows) -> serde_json::Value {
         .collect();
     names.sort_unstable();
     names.dedup();
-    let blocking = |z: &ZoneStateRow| matches!(z.state.as_str(), "alarm" | "trouble" | "tamper");
+    let blocking =
+        |z: &ZoneStateRow| ZoneState::from_name(&z.state).is_some_and(ZoneState::blocks_arming);
     let list: Vec<_> = names
         .into_iter()
         .map(|name| {

@@ -20,6 +20,7 @@ use vakt_protocol::{lossy_text, Reply};
 
 use crate::clock::unix_secs;
 use crate::config::ReceiverConfig;
+use crate::dedup::Key;
 use crate::escape::escape;
 use crate::site::{hex_number, Site};
 use crate::site_cache::SiteCache;
@@ -167,8 +168,8 @@ impl Pipeline {
         let frame_ref = self.frame_ref();
         let rows = rows(&a, raw, &account, origin, peer, received_at, &frame_ref);
         let key = crate::dedup::key_of(dedup_key(&account, &a).as_bytes());
-        match tokio::time::timeout(self.store_timeout, self.writer.store(rows, Some(key))).await {
-            Ok(Ok(stored)) => {
+        match self.store(rows, Some(key)).await {
+            Ok(stored) => {
                 let reason = match stored {
                     Stored::New => "stored",
                     Stored::Duplicate => {
@@ -179,15 +180,11 @@ impl Pipeline {
                 };
                 self.finish(origin, token, "ack", reason, Some(ack(&a, &site, now)))
             }
-            Ok(Err(_)) => {
+            Err(reason) => {
                 warn!(listener = %origin.listener, %peer, account, token, sequence = a.header.sequence,
-                    "frame not stored (database error): no answer, the panel will retry");
-                self.finish(origin, token, "none", "store_failed", None)
-            }
-            Err(_) => {
-                warn!(listener = %origin.listener, %peer, account, token, sequence = a.header.sequence,
-                    timeout_s = self.store_timeout.as_secs(), "frame not stored in time: no answer, the panel will retry");
-                self.finish(origin, token, "none", "store_timeout", None)
+                    reason, timeout_s = self.store_timeout.as_secs(),
+                    "frame not stored (database error or store timeout): no answer, the panel will retry");
+                self.finish(origin, token, "none", reason, None)
             }
         }
     }
@@ -229,14 +226,9 @@ impl Pipeline {
                         self.frame_ref(),
                     );
                     let key = crate::dedup::key_of(&[b"raw|", raw].concat());
-                    match tokio::time::timeout(
-                        self.store_timeout,
-                        self.writer.store(vec![row], Some(key)),
-                    )
-                    .await
-                    {
-                        Ok(Ok(_)) => {}
-                        _ => {
+                    match self.store(vec![row], Some(key)).await {
+                        Ok(_) => {}
+                        Err(_) => {
                             warn!(listener = %origin.listener, %peer, account, token, reason,
                                 "unprocessable frame could not be stored: no answer, the panel will retry");
                             return self.finish(origin, token, "none", "store_failed", None);
@@ -297,20 +289,24 @@ impl Pipeline {
         reason: &'static str,
         frame: Option<BytesMut>,
     ) -> Answer {
-        counter!("vakt_frames_total", "transport" => origin.transport, "token" => token, "outcome" => outcome)
-            .increment(1);
-        counter!("vakt_answers_total", "answer" => outcome, "reason" => reason).increment(1);
+        count_answer(origin.transport, token, outcome, reason);
         Answer { frame, outcome }
     }
 
-    /// Stores rows without a duplicate check (serial packets carry no sequence or timestamp
-    /// to tell a retransmission from a repeated event), giving up after the store timeout.
-    pub async fn store_rows(&self, rows: Vec<EventRow>) -> Result<(), &'static str> {
-        match tokio::time::timeout(self.store_timeout, self.writer.store(rows, None)).await {
-            Ok(Ok(_)) => Ok(()),
+    /// Stores a frame's rows, giving up after the store timeout; the error is the reason
+    /// (`store_failed`, `store_timeout`) for metrics and logs.
+    async fn store(&self, rows: Vec<EventRow>, key: Option<Key>) -> Result<Stored, &'static str> {
+        match tokio::time::timeout(self.store_timeout, self.writer.store(rows, key)).await {
+            Ok(Ok(stored)) => Ok(stored),
             Ok(Err(_)) => Err("store_failed"),
             Err(_) => Err("store_timeout"),
         }
+    }
+
+    /// Stores rows without a duplicate check (serial packets carry no sequence or timestamp
+    /// to tell a retransmission from a repeated event).
+    pub async fn store_rows(&self, rows: Vec<EventRow>) -> Result<(), &'static str> {
+        self.store(rows, None).await.map(drop)
     }
 
     /// A node-unique reference for the next frame or packet.
@@ -318,6 +314,18 @@ impl Pipeline {
         let n = self.frames.fetch_add(1, Ordering::Relaxed);
         format!("{}-{n:x}", self.node)
     }
+}
+
+/// Counts one frame (or serial packet) by token and outcome, and its answer with the reason.
+pub fn count_answer(
+    transport: &'static str,
+    token: &'static str,
+    outcome: &'static str,
+    reason: &'static str,
+) {
+    counter!("vakt_frames_total", "transport" => transport, "token" => token, "outcome" => outcome)
+        .increment(1);
+    counter!("vakt_answers_total", "answer" => outcome, "reason" => reason).increment(1);
 }
 
 /// ACK or, for an encrypted frame, `*ACK` with the receiver's time.

@@ -20,7 +20,7 @@ use vakt_protocol::surgard::{SerialOptions, ACK, NAK};
 use crate::clock::unix_micros;
 use crate::config::{ListenerConfig, SerialFormat, SerialPort};
 use crate::escape::escape;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{count_answer, Pipeline};
 use crate::serial_packet::{self, Parsed};
 use crate::serial_port::{self, Backoff};
 use crate::store::{rfc3339_micros, EventRow};
@@ -280,11 +280,7 @@ async fn handle(packet: &[u8], l: &SerialListener, line: &Line, pipeline: &Pipel
         raw: packet.to_vec(),
         ..EventRow::default()
     };
-    let count = |token: &'static str, outcome: &'static str, reason: &'static str| {
-        counter!("vakt_frames_total", "transport" => "serial", "token" => token, "outcome" => outcome)
-            .increment(1);
-        counter!("vakt_answers_total", "answer" => outcome, "reason" => reason).increment(1);
-    };
+    let count = |token, outcome, reason| count_answer("serial", token, outcome, reason);
     match serial_packet::parse(packet, l.format, &l.options, &base) {
         Ok(Parsed::Heartbeat) => {
             counter!("vakt_supervision_total", "transport" => "serial").increment(1);

@@ -52,6 +52,19 @@ impl ZoneState {
         }
     }
 
+    /// The state of a stored name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Normal,
+            Self::Alarm,
+            Self::Trouble,
+            Self::Tamper,
+            Self::Bypassed,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
+
     /// Whether a zone in this state makes its partition not ready to arm.
     pub fn blocks_arming(self) -> bool {
         matches!(self, Self::Alarm | Self::Trouble | Self::Tamper)

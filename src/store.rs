@@ -109,69 +109,44 @@ enum StateTable {
     NotReady,
 }
 
-/// The largest chunk size that fits `rows`, and the upsert for it: like [`insert_sql`], a few
-/// fixed sizes whose text is built once, so each is prepared once per connection.
-fn state_sql(table: StateTable, backend: Backend, rows: usize) -> (usize, &'static str) {
-    type Sizes = Vec<(usize, String, String)>;
-    static SQL: OnceLock<[Sizes; 3]> = OnceLock::new();
-    const COLS: usize = 8;
-    let all = SQL.get_or_init(|| {
-        let build = |head: &str, tail: &str| -> Sizes {
-            INSERT_CHUNKS
-                .iter()
-                .map(|&n| {
-                    let values = |numbered: bool| {
-                        (0..n)
-                            .map(|row| {
-                                let cols: Vec<String> = (0..COLS)
-                                    .map(|c| {
-                                        if numbered {
-                                            format!("${}", row * COLS + c + 1)
-                                        } else {
-                                            "?".to_owned()
-                                        }
-                                    })
-                                    .collect();
-                                format!("({})", cols.join(","))
-                            })
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    };
-                    (
-                        n,
-                        format!("{head} VALUES {}{tail}", values(false)),
-                        format!("{head} VALUES {}{tail}", values(true)),
-                    )
-                })
-                .collect()
-        };
-        [
-            build(
-                "INSERT INTO partitions (account, partition, arming, user_no, changed_at, code, \
-                 frame_ref, seq_in_frame)",
-                " ON CONFLICT (account, partition) DO UPDATE SET arming = excluded.arming, \
-                 user_no = excluded.user_no, changed_at = excluded.changed_at, \
-                 code = excluded.code, frame_ref = excluded.frame_ref, \
-                 seq_in_frame = excluded.seq_in_frame",
-            ),
-            // A zone already in the reported state keeps its row: `since` and the event stay
-            // those that entered the state (and an unchanged row costs no page write).
-            build(
-                "INSERT INTO zones (account, zone, partition, state, since, code, frame_ref, \
-                 seq_in_frame)",
-                " ON CONFLICT (account, zone) DO UPDATE SET partition = excluded.partition, \
-                 state = excluded.state, since = excluded.since, code = excluded.code, \
-                 frame_ref = excluded.frame_ref, seq_in_frame = excluded.seq_in_frame \
-                 WHERE zones.state <> excluded.state OR zones.partition <> excluded.partition",
-            ),
-            build(
-                "INSERT INTO not_ready (account, partition, reason, zone, at, code, frame_ref, \
-                 seq_in_frame)",
-                "",
-            ),
-        ]
-    });
-    let sizes = &all[table as usize];
+/// One statement in the fixed chunk sizes: (rows, SQLite text, PostgreSQL text).
+type Chunked = Vec<(usize, String, String)>;
+
+/// `head VALUES (…),(…) tail` for each of [`INSERT_CHUNKS`] rows of `cols` columns, with `?`
+/// (SQLite) and `$n` (PostgreSQL) placeholders. Statements of a few fixed sizes, built once,
+/// are each prepared once per connection and then found in its statement cache.
+fn chunked(head: &str, cols: usize, tail: &str) -> Chunked {
+    let values = |n: usize, numbered: bool| {
+        (0..n)
+            .map(|row| {
+                let cols: Vec<String> = (0..cols)
+                    .map(|c| {
+                        if numbered {
+                            format!("${}", row * cols + c + 1)
+                        } else {
+                            "?".to_owned()
+                        }
+                    })
+                    .collect();
+                format!("({})", cols.join(","))
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    INSERT_CHUNKS
+        .iter()
+        .map(|&n| {
+            (
+                n,
+                format!("{head} VALUES {}{tail}", values(n, false)),
+                format!("{head} VALUES {}{tail}", values(n, true)),
+            )
+        })
+        .collect()
+}
+
+/// The largest chunk of `sizes` that fits `rows`, and its text for `backend`.
+fn pick(sizes: &'static Chunked, backend: Backend, rows: usize) -> (usize, &'static str) {
     let (n, sqlite, pg) = sizes
         .iter()
         .find(|(n, _, _)| *n <= rows)
@@ -186,6 +161,42 @@ fn state_sql(table: StateTable, backend: Backend, rows: usize) -> (usize, &'stat
     )
 }
 
+/// The largest chunk size that fits `rows`, and the site-state upsert for it.
+fn state_sql(table: StateTable, backend: Backend, rows: usize) -> (usize, &'static str) {
+    static SQL: OnceLock<[Chunked; 3]> = OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        [
+            chunked(
+                "INSERT INTO partitions (account, partition, arming, user_no, changed_at, code, \
+                 frame_ref, seq_in_frame)",
+                8,
+                " ON CONFLICT (account, partition) DO UPDATE SET arming = excluded.arming, \
+                 user_no = excluded.user_no, changed_at = excluded.changed_at, \
+                 code = excluded.code, frame_ref = excluded.frame_ref, \
+                 seq_in_frame = excluded.seq_in_frame",
+            ),
+            // A zone already in the reported state keeps its row: `since` and the event stay
+            // those that entered the state (and an unchanged row costs no page write).
+            chunked(
+                "INSERT INTO zones (account, zone, partition, state, since, code, frame_ref, \
+                 seq_in_frame)",
+                8,
+                " ON CONFLICT (account, zone) DO UPDATE SET partition = excluded.partition, \
+                 state = excluded.state, since = excluded.since, code = excluded.code, \
+                 frame_ref = excluded.frame_ref, seq_in_frame = excluded.seq_in_frame \
+                 WHERE zones.state <> excluded.state OR zones.partition <> excluded.partition",
+            ),
+            chunked(
+                "INSERT INTO not_ready (account, partition, reason, zone, at, code, frame_ref, \
+                 seq_in_frame)",
+                8,
+                "",
+            ),
+        ]
+    });
+    pick(&all[table as usize], backend, rows)
+}
+
 /// Rows per INSERT statement, largest first (33 columns × 64 rows stays far below either
 /// database's limit on bound parameters).
 const INSERT_CHUNKS: [usize; 4] = [64, 16, 4, 1];
@@ -196,51 +207,17 @@ enum Backend {
     Postgres,
 }
 
-/// The largest chunk size that fits `rows`, and the INSERT for it (built once per size).
+/// The largest chunk size that fits `rows`, and the event INSERT for it.
 fn insert_sql(backend: Backend, rows: usize) -> (usize, &'static str) {
-    static SQL: OnceLock<Vec<(usize, String, String)>> = OnceLock::new();
+    static SQL: OnceLock<Chunked> = OnceLock::new();
     let all = SQL.get_or_init(|| {
-        INSERT_CHUNKS
-            .iter()
-            .map(|&n| {
-                let values = |numbered: bool| {
-                    (0..n)
-                        .map(|row| {
-                            let cols: Vec<String> = (0..EVENT_COLUMN_COUNT)
-                                .map(|c| {
-                                    if numbered {
-                                        format!("${}", row * EVENT_COLUMN_COUNT + c + 1)
-                                    } else {
-                                        "?".to_owned()
-                                    }
-                                })
-                                .collect();
-                            format!("({})", cols.join(","))
-                        })
-                        .collect::<Vec<_>>()
-                        .join(",")
-                };
-                let head = format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES ");
-                (
-                    n,
-                    format!("{head}{}", values(false)),
-                    format!("{head}{}", values(true)),
-                )
-            })
-            .collect()
+        chunked(
+            &format!("INSERT INTO events ({EVENT_COLUMNS})"),
+            EVENT_COLUMN_COUNT,
+            "",
+        )
     });
-    let (n, sqlite, pg) = all
-        .iter()
-        .find(|(n, _, _)| *n <= rows)
-        .unwrap_or_else(|| all.last().expect("chunk sizes"));
-    (
-        *n,
-        if backend == Backend::Sqlite {
-            sqlite
-        } else {
-            pg
-        },
-    )
+    pick(all, backend, rows)
 }
 
 /// An event as the API returns it.
@@ -549,14 +526,44 @@ impl Db {
                 apply_state!($tx, $backend, $kind, state);
             }};
         }
-        // PostgreSQL: a batch's zone changes in one statement (zones are the most frequent
-        // change, and there every statement is a round trip). SQLite: nothing here; the
-        // chunked upserts below do it.
-        macro_rules! zones_in_one_statement {
-            (sqlite, $tx:expr, $rest:ident) => {};
-            (pg, $tx:expr, $rest:ident) => {
-                if !$rest.is_empty() {
-                    let z = $rest;
+        // Rows of one site-state table in the fixed chunk sizes of `state_sql`.
+        macro_rules! upsert_chunks {
+            ($tx:expr, $backend:expr, $table:expr, $rows:expr, |$r:ident| $($bind:expr),+ $(,)?) => {{
+                let mut rest = &$rows[..];
+                while !rest.is_empty() {
+                    let (size, sql) = state_sql($table, $backend, rest.len());
+                    let (chunk, tail) = rest.split_at(size);
+                    rest = tail;
+                    let mut q = sqlx::query(sql);
+                    for $r in chunk {
+                        q = q$(.bind($bind))+;
+                    }
+                    q.execute(&mut *$tx).await?;
+                }
+            }};
+        }
+        // Zones are the most frequent change. On PostgreSQL, where every statement is a round
+        // trip, a batch's zones go in one UNNEST statement; SQLite takes the chunked upserts.
+        macro_rules! upsert_zones {
+            (sqlite, $tx:expr, $zones:expr) => {
+                upsert_chunks!(
+                    $tx,
+                    Backend::Sqlite,
+                    StateTable::Zones,
+                    $zones,
+                    |z| &z.account,
+                    &z.zone,
+                    &z.partition,
+                    z.state,
+                    z.since,
+                    &z.code,
+                    &z.frame_ref,
+                    z.seq_in_frame
+                )
+            };
+            (pg, $tx:expr, $zones:expr) => {
+                if !$zones.is_empty() {
+                    let z = &$zones;
                     sqlx::query(ZONES_UNNEST_PG)
                         .bind(z.iter().map(|r| r.account.as_str()).collect::<Vec<_>>())
                         .bind(z.iter().map(|r| r.zone.as_str()).collect::<Vec<_>>())
@@ -568,70 +575,40 @@ impl Db {
                         .bind(z.iter().map(|r| r.seq_in_frame).collect::<Vec<_>>())
                         .execute(&mut *$tx)
                         .await?;
-                    $rest = &[];
                 }
             };
         }
         macro_rules! apply_state {
             ($tx:expr, $backend:expr, $kind:ident, $state:expr) => {{
-                let mut rest = &$state.partitions[..];
-                while !rest.is_empty() {
-                    let (size, sql) = state_sql(StateTable::Partitions, $backend, rest.len());
-                    let (chunk, tail) = rest.split_at(size);
-                    rest = tail;
-                    let mut q = sqlx::query(sql);
-                    for p in chunk {
-                        q = q
-                            .bind(&p.account)
-                            .bind(&p.partition)
-                            .bind(p.arming)
-                            .bind(&p.user_no)
-                            .bind(p.changed_at)
-                            .bind(&p.code)
-                            .bind(&p.frame_ref)
-                            .bind(p.seq_in_frame);
-                    }
-                    q.execute(&mut *$tx).await?;
-                }
-                let mut rest = &$state.zones[..];
-                zones_in_one_statement!($kind, $tx, rest);
-                while !rest.is_empty() {
-                    let (size, sql) = state_sql(StateTable::Zones, $backend, rest.len());
-                    let (chunk, tail) = rest.split_at(size);
-                    rest = tail;
-                    let mut q = sqlx::query(sql);
-                    for z in chunk {
-                        q = q
-                            .bind(&z.account)
-                            .bind(&z.zone)
-                            .bind(&z.partition)
-                            .bind(z.state)
-                            .bind(z.since)
-                            .bind(&z.code)
-                            .bind(&z.frame_ref)
-                            .bind(z.seq_in_frame);
-                    }
-                    q.execute(&mut *$tx).await?;
-                }
-                let mut rest = &$state.not_ready[..];
-                while !rest.is_empty() {
-                    let (size, sql) = state_sql(StateTable::NotReady, $backend, rest.len());
-                    let (chunk, tail) = rest.split_at(size);
-                    rest = tail;
-                    let mut q = sqlx::query(sql);
-                    for n in chunk {
-                        q = q
-                            .bind(&n.account)
-                            .bind(&n.partition)
-                            .bind(n.reason)
-                            .bind(&n.zone)
-                            .bind(n.at)
-                            .bind(&n.code)
-                            .bind(&n.frame_ref)
-                            .bind(n.seq_in_frame);
-                    }
-                    q.execute(&mut *$tx).await?;
-                }
+                upsert_chunks!(
+                    $tx,
+                    $backend,
+                    StateTable::Partitions,
+                    $state.partitions,
+                    |p| &p.account,
+                    &p.partition,
+                    p.arming,
+                    &p.user_no,
+                    p.changed_at,
+                    &p.code,
+                    &p.frame_ref,
+                    p.seq_in_frame
+                );
+                upsert_zones!($kind, $tx, $state.zones);
+                upsert_chunks!(
+                    $tx,
+                    $backend,
+                    StateTable::NotReady,
+                    $state.not_ready,
+                    |n| &n.account,
+                    &n.partition,
+                    n.reason,
+                    &n.zone,
+                    n.at,
+                    &n.code,
+                    &n.frame_ref,
+                    n.seq_in_frame
+                );
             }};
         }
         match conn {

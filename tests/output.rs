@@ -3,6 +3,7 @@
 //! Sur-Gard packets. It ACKs, NAKs, goes silent, goes away and comes back; the order and the
 //! completeness of what it received are checked, on SQLite and PostgreSQL.
 
+#[macro_use]
 mod common;
 
 use std::net::SocketAddr;
@@ -159,21 +160,6 @@ async fn cid(gw: &Gateway, seq: u32, zone: u32) -> Vec<u8> {
     format!("5011 181234E13001{zone:03}").into_bytes()
 }
 
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await
-            }
-        }
-    )*};
-}
-
 on_both_databases!(forwards_in_order_through_nak_silence_and_outage);
 
 async fn forwards_in_order_through_nak_silence_and_outage(backend: Backend) {
@@ -221,14 +207,10 @@ async fn forwards_in_order_through_nak_silence_and_outage(backend: Backend) {
         want.push(cid(&gw, 10 + i, 10 + i).await);
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (_, metrics) = gw.get("/metrics").await;
-    let backlog = metrics
-        .lines()
-        .find(|l| l.starts_with("vakt_output_backlog{output=\"automation\"}"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("no backlog metric:\n{metrics}"));
-    assert_eq!(backlog, 5.0, "{metrics}");
+    let backlog = gw
+        .metric("vakt_output_backlog{output=\"automation\"}")
+        .await;
+    assert_eq!(backlog, Some(5.0), "{}", gw.get("/metrics").await.1);
     auto.restart().await;
     let got = auto.wait_events(12, &gw).await;
     // Everything, in order, each event once after its ACK (the NAKed and unanswered sends

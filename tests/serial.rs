@@ -3,6 +3,7 @@
 //! PostgreSQL. The test is the receiver: it writes packets and checks the ACK/NAK bytes, and
 //! that an acknowledged packet is already in the database.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -15,21 +16,6 @@ const ACK: u8 = 0x06;
 const NAK: u8 = 0x15;
 const ANSWER_WAIT: Duration = Duration::from_secs(5);
 const NO_ANSWER_WAIT: Duration = Duration::from_millis(1000);
-
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await
-            }
-        }
-    )*};
-}
 
 on_both_databases!(receiver_packets_stored_before_ack, raw_contact_id_lines);
 
@@ -71,12 +57,7 @@ fn line<'a>(lines: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
 }
 
 async fn metric(gw: &Gateway, name_and_labels: &str) -> f64 {
-    let (_, body) = gw.get("/metrics").await;
-    body.lines()
-        .find(|l| l.starts_with(name_and_labels))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+    gw.metric(name_and_labels).await.unwrap_or(0.0)
 }
 
 /// Sur-Gard packets (MLR2-E's 19200 7E1, line width 1): Contact ID, SIA with two events, a

@@ -1,6 +1,7 @@
 //! `vakt serve` end to end: a real gateway process, real loopback sockets, a real database
 //! (every test runs on SQLite and on PostgreSQL).
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -9,22 +10,6 @@ use common::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use vakt_protocol::dc09::{decrypt, parse_frame, Content, Key, Quirks, TokenKind};
-
-/// Runs an async test body once per database backend.
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await
-            }
-        }
-    )*};
-}
 
 on_both_databases!(
     answers_and_stores,

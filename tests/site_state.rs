@@ -1,25 +1,11 @@
 //! Site state end to end (issue #5, first part): scripted frames over a real socket to a real
 //! `vakt serve`, the state checked through `GET /api/sites/{account}`, on SQLite and PostgreSQL.
 
+#[macro_use]
 mod common;
 
 use common::*;
 use vakt_protocol::dc09::TokenKind;
-
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await
-            }
-        }
-    )*};
-}
 
 on_both_databases!(arming_zones_and_not_ready);
 

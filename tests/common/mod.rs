@@ -1,6 +1,6 @@
 //! Shared by the end-to-end tests: a real `vakt serve` process on loopback ports, a real
 //! database (a fresh SQLite file, or a fresh PostgreSQL database), and DC-09 client helpers.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_macros)]
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -13,6 +13,23 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 pub mod pty;
+
+/// Runs an async test body once per database backend: `on_both_databases!(name, …)` makes the
+/// tests `name::sqlite` and `name::postgres`, each calling `name(Backend)`.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(super::Backend::Postgres).await
+            }
+        }
+    )*};
+}
 
 use vakt::store::Db;
 use vakt_protocol::dc09::{
@@ -315,6 +332,15 @@ impl Gateway {
         let (status, body) = self.get(path).await;
         assert_eq!(status, 200, "GET {path}: {body}");
         serde_json::from_str(&body).unwrap()
+    }
+
+    /// A metric's value from `/metrics`: the first line starting with `name_and_labels`.
+    pub async fn metric(&self, name_and_labels: &str) -> Option<f64> {
+        let (_, body) = self.get("/metrics").await;
+        body.lines()
+            .find(|l| l.starts_with(name_and_labels))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
     }
 
     /// Events of one account, newest first.
