@@ -36,6 +36,59 @@ pub struct Config {
     /// Automation outputs fed with every stored event.
     #[serde(default, rename = "output")]
     pub outputs: Vec<OutputConfig>,
+    /// The alarm queue.
+    #[serde(default)]
+    pub alarms: AlarmsConfig,
+    /// Site supervision (communication failure when a site goes quiet).
+    #[serde(default)]
+    pub supervision: SupervisionSection,
+}
+
+/// `[alarms]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlarmsConfig {
+    /// A site's alarm event joins its newest open alarm when that opened at most this many
+    /// seconds ago; later, it opens a new alarm.
+    pub join_window_secs: u64,
+}
+
+impl Default for AlarmsConfig {
+    fn default() -> Self {
+        Self {
+            join_window_secs: 600,
+        }
+    }
+}
+
+/// `[supervision]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisionSection {
+    /// How often (milliseconds) last-seen times are written and overdue sites looked for.
+    pub check_every_ms: u64,
+    /// Seconds past its deadline (last message + the site's `supervision_secs`) before a
+    /// site's communication failure is raised.
+    pub grace_secs: u64,
+}
+
+impl Default for SupervisionSection {
+    fn default() -> Self {
+        Self {
+            check_every_ms: 1000,
+            grace_secs: 30,
+        }
+    }
+}
+
+impl SupervisionSection {
+    /// As the writer takes it.
+    pub fn settings(&self) -> crate::supervision::SupervisionConfig {
+        crate::supervision::SupervisionConfig {
+            check_every: Duration::from_millis(self.check_every_ms),
+            grace: Duration::from_secs(self.grace_secs),
+        }
+    }
 }
 
 /// `[database]`.
@@ -485,6 +538,9 @@ impl Config {
         let r = &self.receiver;
         if r.queue_capacity == 0 || r.max_batch == 0 || r.max_connections == 0 {
             bail!("receiver.queue_capacity, max_batch and max_connections must be at least 1");
+        }
+        if !(10..=60_000).contains(&self.supervision.check_every_ms) {
+            bail!("supervision.check_every_ms must be 10 to 60000");
         }
         for l in &self.listeners {
             l.check()

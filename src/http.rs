@@ -1,21 +1,27 @@
-//! The HTTP side: `/health`, `/metrics` (Prometheus text) and the JSON read API.
+//! The HTTP side: `/health`, `/metrics` (Prometheus text), the JSON API (events, sites with
+//! their state, the alarm queue and its actions) and the live feed (`/api/stream`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::clock::unix_micros;
 use crate::site::Site;
 use crate::site_state::ZoneState;
-use crate::store::{Db, EventQuery, SiteStateRows, ZoneStateRow};
+use crate::store::{
+    ActionError, AlarmFilter, Db, EventQuery, SiteStateRows, ZoneStateRow, OUTCOMES,
+};
+use crate::stream;
 
 /// What the handlers need.
 #[derive(Debug, Clone)]
@@ -24,6 +30,10 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Serial lines.
     pub lines: crate::serial::Lines,
+    /// The live feed.
+    pub stream: tokio::sync::broadcast::Sender<stream::Item>,
+    /// Cancelled at shutdown: ends the live feeds, so the server can stop.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// The router.
@@ -35,6 +45,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/sites", get(sites))
         .route("/api/sites/{account}", get(site))
         .route("/api/lines", get(lines))
+        .route("/api/alarms", get(alarms))
+        .route("/api/alarms/{id}", get(alarm))
+        .route("/api/alarms/{id}/take", post(take))
+        .route("/api/alarms/{id}/resolve", post(resolve))
+        .route("/api/stream", get(live))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(Arc::new(state))
 }
@@ -199,10 +214,20 @@ async fn site(State(s): Shared, Path(account): Path<String>) -> Response {
                         return error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e:#}"))
                     }
                 };
+                let open = s.db.alarms(AlarmFilter::Open, Some(&account), MAX_LIMIT);
+                let (open, supervision) = match (open.await, s.db.supervision(&account).await) {
+                    (Ok(a), Ok(sup)) => (a, sup),
+                    (Err(e), _) | (_, Err(e)) => {
+                        return error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e:#}"))
+                    }
+                };
                 let mut v = site.to_json();
                 v["partitions"] = partitions_json(&state);
                 v["zones"] = json!(state.zones);
                 v["not_ready_episodes"] = json!(state.not_ready);
+                v["open_alarms"] = json!(open);
+                v["last_seen"] = json!(supervision.0);
+                v["supervision"] = json!(supervision.1);
                 Json(v).into_response()
             }
             Err(e) => error(
@@ -216,4 +241,153 @@ async fn site(State(s): Shared, Path(account): Path<String>) -> Response {
         ),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e:#}")),
     }
+}
+
+async fn alarms(State(s): Shared, Query(q): Query<HashMap<String, String>>) -> Response {
+    let limit = match limit(&q) {
+        Ok(l) => l,
+        Err(r) => return *r,
+    };
+    let state = q.get("state").map_or("open", String::as_str);
+    let Some(filter) = AlarmFilter::from_name(state) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("state must be open, new, taken or resolved, got {state:?}"),
+        );
+    };
+    match s
+        .db
+        .alarms(filter, q.get("account").map(String::as_str), limit)
+        .await
+    {
+        Ok(list) => Json(json!({ "alarms": list })).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e:#}")),
+    }
+}
+
+fn alarm_id(raw: &str) -> Result<i64, Box<Response>> {
+    raw.parse::<i64>().map_err(|_| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            format!("alarm id must be a number, got {raw:?}"),
+        ))
+    })
+}
+
+async fn alarm(State(s): Shared, Path(id): Path<String>) -> Response {
+    let id = match alarm_id(&id) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    match s.db.alarm(id).await {
+        Ok(Some((alarm, changes))) => {
+            let mut v = json!(alarm);
+            v["changes"] = json!(changes);
+            Json(v).into_response()
+        }
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no alarm {id}")),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e:#}")),
+    }
+}
+
+/// The JSON object of a request body, or the 400 that says what is wrong with it.
+fn body_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, Box<Response>> {
+    let bad = |reason: String| Box::new(error(StatusCode::BAD_REQUEST, reason));
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        Ok(_) => Err(bad("the body must be a JSON object".into())),
+        Err(e) => Err(bad(format!("the body is not JSON: {e}"))),
+    }
+}
+
+/// A string field of at most `max` characters; `required` ones must be present and non-empty.
+fn text_field(
+    m: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    max: usize,
+    required: bool,
+) -> Result<Option<String>, Box<Response>> {
+    let bad = |reason: String| Box::new(error(StatusCode::BAD_REQUEST, reason));
+    match m.get(name) {
+        None | Some(serde_json::Value::Null) if !required => Ok(None),
+        None | Some(serde_json::Value::Null) => Err(bad(format!("{name} is required"))),
+        Some(serde_json::Value::String(v)) if v.trim().is_empty() && required => {
+            Err(bad(format!("{name} must not be empty")))
+        }
+        Some(serde_json::Value::String(v)) if v.chars().count() > max => {
+            Err(bad(format!("{name} is longer than {max} characters")))
+        }
+        Some(serde_json::Value::String(v)) => Ok(Some(v.trim().to_owned())),
+        Some(_) => Err(bad(format!("{name} must be a string"))),
+    }
+}
+
+/// Who acts: the `operator` of the body (operator accounts and tokens come with issue #6).
+fn operator(m: &serde_json::Map<String, serde_json::Value>) -> Result<String, Box<Response>> {
+    Ok(text_field(m, "operator", 64, true)?.unwrap_or_default())
+}
+
+fn action_answer(r: anyhow::Result<Result<crate::store::Alarm, ActionError>>, id: i64) -> Response {
+    match r {
+        Ok(Ok(alarm)) => Json(json!(alarm)).into_response(),
+        Ok(Err(ActionError::NotFound)) => error(StatusCode::NOT_FOUND, format!("no alarm {id}")),
+        Ok(Err(ActionError::Conflict(reason))) => error(StatusCode::CONFLICT, reason),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e:#}")),
+    }
+}
+
+async fn take(State(s): Shared, Path(id): Path<String>, body: axum::body::Bytes) -> Response {
+    let (id, who) = match alarm_id(&id).and_then(|id| Ok((id, operator(&body_object(&body)?)?))) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    action_answer(s.db.take_alarm(id, &who, unix_micros()).await, id)
+}
+
+async fn resolve(State(s): Shared, Path(id): Path<String>, body: axum::body::Bytes) -> Response {
+    let parsed = alarm_id(&id).and_then(|id| {
+        let m = body_object(&body)?;
+        let who = operator(&m)?;
+        let outcome = text_field(&m, "outcome", 32, true)?.unwrap_or_default();
+        if !OUTCOMES.contains(&outcome.as_str()) {
+            return Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "outcome must be one of {}, got {outcome:?}",
+                    OUTCOMES.join(", ")
+                ),
+            )));
+        }
+        let note = text_field(&m, "note", 2000, false)?;
+        Ok((id, who, outcome, note))
+    });
+    let (id, who, outcome, note) = match parsed {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let r =
+        s.db.resolve_alarm(id, &who, &outcome, note.as_deref(), unix_micros())
+            .await;
+    action_answer(r, id)
+}
+
+/// `GET /api/stream`: `event: event` for every stored event, `event: alarm` for every alarm
+/// change (with the alarm as it is now), `event: lagged` when this client fell behind and
+/// missed some (reload the queue then).
+async fn live(State(s): Shared) -> Response {
+    let rx = s.stream.subscribe();
+    let items = futures_util::stream::unfold(rx, |mut rx| async move {
+        let ev = match rx.recv().await {
+            Ok(item) => SseEvent::default().event(item.kind).data(item.data),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => SseEvent::default()
+                .event("lagged")
+                .data(json!({ "missed": n }).to_string()),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, std::convert::Infallible>(ev), rx))
+    });
+    let items = futures_util::StreamExt::take_until(items, s.shutdown.clone().cancelled_owned());
+    Sse::new(items)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }

@@ -15,10 +15,14 @@
 //! - [`store`] — SQLite and PostgreSQL behind one set of queries; migrations.
 //! - [`site`], [`site_cache`] — sites (accounts) and their cached lookup.
 //! - [`site_state`] — what an event changes in its site's state (arming, zones, not ready).
+//! - [`alarm`] — the alarm queue: which events need an operator, priority, joining, cancels.
+//! - [`supervision`] — sites heard from, missed deadlines, communication failure and restore.
 //! - [`http`] — `/health`, `/metrics`, the JSON API.
+//! - [`stream`] — the live feed of events and alarm changes behind `/api/stream`.
 //! - [`decode`] — `vakt decode`: frames in, one JSON report per frame out.
 //! - [`escape`] — `\n`, `\r`, `\x14` escapes for typing and printing frames.
 
+pub mod alarm;
 pub mod clock;
 pub mod config;
 pub mod decode;
@@ -36,6 +40,8 @@ pub mod site;
 pub mod site_cache;
 pub mod site_state;
 pub mod store;
+pub mod stream;
+pub mod supervision;
 pub mod tcp;
 pub mod udp;
 pub mod writer;

@@ -154,6 +154,8 @@ impl Pipeline {
                 receiver = a.header.receiver, prefix = a.header.prefix, "frame for another receiver or line: NAK");
             return self.nak(origin, token, reason, now, a.dialect);
         }
+        // Any accepted message, heartbeat or event, keeps the site's supervision alive.
+        self.writer.seen(&account, received_at);
         if a.payload == Payload::Null {
             counter!("vakt_supervision_total", "transport" => origin.transport).increment(1);
             debug!(listener = %origin.listener, %peer, account, "supervision (NULL): ACK");
@@ -306,6 +308,9 @@ impl Pipeline {
     /// Stores rows without a duplicate check (serial packets carry no sequence or timestamp
     /// to tell a retransmission from a repeated event).
     pub async fn store_rows(&self, rows: Vec<EventRow>) -> Result<(), &'static str> {
+        for r in &rows {
+            self.writer.seen(&r.account, r.received_at);
+        }
         self.store(rows, None).await.map(drop)
     }
 

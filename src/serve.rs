@@ -70,6 +70,8 @@ pub async fn serve(config: Config) -> Result<()> {
             max_batch: r.max_batch,
             duplicate_window: Duration::from_secs(u64::from(r.duplicate_window_secs)),
             dedup_capacity: r.dedup_capacity,
+            alarm_join_window: Duration::from_secs(config.alarms.join_window_secs),
+            supervision: config.supervision.settings(),
         },
     )
     .context("starting the writer thread")?;
@@ -191,10 +193,19 @@ pub async fn serve(config: Config) -> Result<()> {
         .await
         .with_context(|| format!("binding http {}", config.http.bind))?;
     println!("vakt: http http://{}", http_socket.local_addr()?);
+    let (feed, _) = tokio::sync::broadcast::channel(crate::stream::CAPACITY);
+    let poller = tokio::spawn(crate::stream::run(
+        db.clone(),
+        feed.clone(),
+        Duration::from_millis(250),
+        cancel.clone(),
+    ));
     let app = http::router(AppState {
         db: db.clone(),
         metrics,
         lines,
+        stream: feed,
+        shutdown: cancel.clone(),
     });
     let http_cancel = cancel.clone();
     let http_task = tokio::spawn(async move {
@@ -220,6 +231,7 @@ pub async fn serve(config: Config) -> Result<()> {
         .context("the writer thread ended abnormally")?;
     while outputs.join_next().await.is_some() {}
     checkpoints.abort();
+    let _ = poller.await;
     let _ = http_task.await;
     db.close().await;
     println!("vakt: stopped");

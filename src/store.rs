@@ -18,6 +18,9 @@ use sqlx::{Connection, PgPool, QueryBuilder, Row, SqlitePool};
 use crate::dedup::Key;
 use crate::site::{KeyForm, Quirk, SiteSpec};
 
+mod queue;
+pub use queue::{AlarmCache, Supervised};
+
 /// Migrations embedded in the binary.
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -45,6 +48,9 @@ macro_rules! on_pool {
         }
     };
 }
+
+mod alarms;
+pub use alarms::{ActionError, Alarm, AlarmChange, AlarmFilter, SupervisionState, OUTCOMES};
 
 /// One row of the `events` table, ready to insert.
 #[derive(Debug, Clone, Default)]
@@ -338,6 +344,38 @@ pub fn rfc3339_micros(micros: i64) -> String {
         .unwrap_or_default()
 }
 
+/// What a commit needs besides the frames.
+pub struct CommitOptions<'a> {
+    /// Unix microseconds.
+    pub now: i64,
+    /// Identities claimed before this are taken over (PostgreSQL duplicate check).
+    pub dedup_cutoff: i64,
+    /// New alarm events join a site's open alarm opened at or after this; else a new alarm opens.
+    pub join_after: i64,
+    /// The supervision step, when due.
+    pub upkeep: Option<&'a Upkeep>,
+    /// A frame reference for each event the commit makes itself (supervision).
+    pub frame_ref: &'a (dyn Fn() -> String + Sync),
+}
+
+/// The supervision step of a commit.
+#[derive(Debug, Default)]
+pub struct Upkeep {
+    /// Accounts heard from, with when.
+    pub seen: Vec<(String, i64)>,
+    /// Claim the sites whose deadline is before this (unix microseconds).
+    pub check_before: Option<i64>,
+}
+
+/// What a commit did.
+#[derive(Debug)]
+pub struct Committed {
+    /// Per frame: stored (`false`: another node stored it within the duplicate window).
+    pub fresh: Vec<bool>,
+    /// Sites failed and restored by the supervision step.
+    pub supervised: Supervised,
+}
+
 /// The writer's own connection, held across batches (taking one from the pool for every
 /// batch costs a round of pool bookkeeping that a hot writer notices).
 #[derive(Debug)]
@@ -460,20 +498,44 @@ impl Db {
     /// shared `dedup` table; a frame whose identity another node claimed within the window is
     /// not stored (it is a retransmission). SQLite (one node) stores every frame given: the
     /// writer has already set aside the duplicates it knows of.
+    ///
+    /// The same transaction writes the site state and alarm queue the new events change and,
+    /// when `upkeep` is given, the supervision step (last-seen times, restores, due sites),
+    /// storing a `YC`/`YK` event for each site it fails or restores.
     pub async fn commit_batch(
         conn: &mut WriteConn,
         frames: &[(Option<&Key>, &[EventRow])],
-        now_micros: i64,
-        dedup_cutoff_micros: i64,
-    ) -> Result<Vec<bool>, sqlx::Error> {
+        opts: &CommitOptions<'_>,
+        alarms: &mut AlarmCache,
+    ) -> Result<Committed, sqlx::Error> {
+        let (now_micros, dedup_cutoff_micros) = (opts.now, opts.dedup_cutoff);
         let mut fresh = vec![true; frames.len()];
+        let mut supervised = Supervised::default();
         macro_rules! insert_rows {
-            ($tx:expr, $backend:expr, $kind:ident) => {{
+            ($tx:expr, $backend:expr, $kind:ident, $supervise:path, $alarms:path) => {{
+                // Supervision first: its events are stored with the batch's.
+                let extra: Vec<EventRow> = match opts.upkeep {
+                    Some(u) => {
+                        supervised =
+                            $supervise(&mut *$tx, &u.seen, now_micros, u.check_before).await?;
+                        supervised
+                            .failed
+                            .iter()
+                            .map(|a| (a, true))
+                            .chain(supervised.restored.iter().map(|a| (a, false)))
+                            .map(|(a, failed)| {
+                                crate::supervision::event(a, failed, now_micros, (opts.frame_ref)())
+                            })
+                            .collect()
+                    }
+                    None => Vec::new(),
+                };
                 let rows: Vec<(&EventRow, Option<&Key>)> = frames
                     .iter()
                     .zip(&fresh)
                     .filter(|(_, new)| **new)
                     .flat_map(|((key, rows), _)| rows.iter().map(move |r| (r, *key)))
+                    .chain(extra.iter().map(|r| (r, None)))
                     .collect();
                 let mut rest = &rows[..];
                 while !rest.is_empty() {
@@ -524,6 +586,8 @@ impl Db {
                 // Site state, in the same transaction as the events that change it.
                 let state = crate::site_state::changes(rows.iter().map(|(r, _)| *r));
                 apply_state!($tx, $backend, $kind, state);
+                let plan = crate::alarm::plan(rows.iter().map(|(r, _)| *r));
+                $alarms(&mut *$tx, &plan, opts.join_after, alarms).await?;
             }};
         }
         // Rows of one site-state table in the fixed chunk sizes of `state_sql`.
@@ -613,8 +677,16 @@ impl Db {
         }
         match conn {
             WriteConn::Sqlite(c) => {
-                let mut tx = c.begin().await?;
-                insert_rows!(tx, Backend::Sqlite, sqlite);
+                // IMMEDIATE: the write lock from the start, so a read early in the transaction
+                // can never meet another connection's newer write (SQLITE_BUSY_SNAPSHOT).
+                let mut tx = c.begin_with("BEGIN IMMEDIATE").await?;
+                insert_rows!(
+                    tx,
+                    Backend::Sqlite,
+                    sqlite,
+                    queue::supervise_sqlite,
+                    queue::alarms_sqlite
+                );
                 tx.commit().await?;
             }
             WriteConn::Postgres(c) => {
@@ -649,11 +721,17 @@ impl Db {
                         }
                     }
                 }
-                insert_rows!(tx, Backend::Postgres, pg);
+                insert_rows!(
+                    tx,
+                    Backend::Postgres,
+                    pg,
+                    queue::supervise_postgres,
+                    queue::alarms_postgres
+                );
                 tx.commit().await?;
             }
         }
-        Ok(fresh)
+        Ok(Committed { fresh, supervised })
     }
 
     /// Identities of the frames stored since `since_micros`, with when (to rebuild the
@@ -712,6 +790,20 @@ impl Db {
             }
             q.push_bind(f.limit);
             let rows = q.build().fetch_all(p).await?;
+            rows.iter().map(stored_event).collect()
+        })
+    }
+
+    /// Events with an id above `after`, oldest first (the live feed).
+    pub async fn events_after_id(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>> {
+        on_pool!(self, read, |p| {
+            let rows = sqlx::query(&format!(
+                "SELECT id, {EVENT_COLUMNS} FROM events WHERE id > $1 ORDER BY id LIMIT $2"
+            ))
+            .bind(after)
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
             rows.iter().map(stored_event).collect()
         })
     }
@@ -959,6 +1051,19 @@ impl Db {
             .bind(s.supervision_secs.map(i64::from))
             .bind(now_micros)
             .execute(p)
+            .await?;
+            // The supervision row: a site never heard from is due one interval from now; a
+            // changed interval counts from the last message.
+            sqlx::query(
+                "INSERT INTO supervision (account, interval_secs, deadline) \
+                 VALUES ($1, $2, $3 + $2 * 1000000) \
+                 ON CONFLICT (account) DO UPDATE SET interval_secs = excluded.interval_secs, \
+                 deadline = COALESCE(supervision.last_seen, $3) + excluded.interval_secs * 1000000",
+            )
+            .bind(s.normalized_account())
+            .bind(s.supervision_secs.map(i64::from))
+            .bind(now_micros)
+            .execute(p)
             .await
             .map(|_| ())
         })?;
@@ -968,6 +1073,10 @@ impl Db {
     /// Deletes a site; `false` if there was none. Its events stay.
     pub async fn remove_site(&self, account: &str) -> Result<bool> {
         let r = on_pool!(self, write, |p| {
+            sqlx::query("DELETE FROM supervision WHERE account = $1")
+                .bind(account.to_ascii_uppercase())
+                .execute(p)
+                .await?;
             sqlx::query("DELETE FROM sites WHERE account = $1")
                 .bind(account.to_ascii_uppercase())
                 .execute(p)
@@ -1012,12 +1121,13 @@ where
     for<'q> String: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
     for<'q> Option<String>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
     for<'q> bool: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
-    for<'q> Option<i64>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> Option<i32>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
 {
     let key_text: Option<String> = r.try_get("key_text")?;
     let key_form: Option<String> = r.try_get("key_form")?;
     let form = key_form.as_deref().and_then(KeyForm::from_name);
-    let supervision: Option<i64> = r.try_get("supervision_secs")?;
+    // INTEGER: 32 bits on PostgreSQL.
+    let supervision: Option<i32> = r.try_get("supervision_secs")?;
     Ok(SiteSpec {
         account: r.try_get("account")?,
         name: r.try_get("name")?,

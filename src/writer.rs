@@ -11,9 +11,13 @@ use metrics::{counter, gauge, histogram};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use crate::clock::unix_micros;
 use crate::dedup::{self, Key};
-use crate::store::{Db, EventRow, WriteConn};
+use crate::store::{AlarmCache, CommitOptions, Db, EventRow, Upkeep, WriteConn};
+use crate::supervision::{Seen, SupervisionConfig};
 
 /// What the writer answers for one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,9 +47,16 @@ pub struct Job {
 #[derive(Debug, Clone)]
 pub struct WriterHandle {
     tx: mpsc::Sender<Job>,
+    seen: Arc<Seen>,
 }
 
 impl WriterHandle {
+    /// Notes that `account` was heard from (any accepted message, `NULL` included) at `at`
+    /// (unix microseconds), for supervision.
+    pub fn seen(&self, account: &str, at: i64) {
+        self.seen.note(account, at);
+    }
+
     /// Queues a frame and waits until it is committed (or the commit failed). Waits for room
     /// when the queue is full: back-pressure reaches the sockets instead of memory.
     pub async fn store(
@@ -73,6 +84,10 @@ pub struct WriterConfig {
     pub duplicate_window: Duration,
     /// Most frame identities kept in memory for the duplicate check.
     pub dedup_capacity: usize,
+    /// A site's alarm events join its open alarm if that opened at most this long ago.
+    pub alarm_join_window: Duration,
+    /// Supervision period and grace.
+    pub supervision: SupervisionConfig,
 }
 
 /// Starts the writer. It runs until every [`WriterHandle`] is dropped and the queue is empty,
@@ -83,24 +98,28 @@ pub struct WriterConfig {
 /// so it must not queue behind thousands of connection tasks for its turn on a shared worker.
 pub fn spawn(db: Db, cfg: WriterConfig) -> std::io::Result<(WriterHandle, oneshot::Receiver<()>)> {
     let (tx, rx) = mpsc::channel(cfg.queue_capacity);
+    let seen = Arc::new(Seen::default());
     let (done_tx, done_rx) = oneshot::channel();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let noted = seen.clone();
     std::thread::Builder::new()
         .name("vakt-writer".into())
         .spawn(move || {
-            runtime.block_on(run(db, cfg, rx));
+            runtime.block_on(run(db, cfg, rx, noted));
             let _ = done_tx.send(());
         })?;
-    Ok((WriterHandle { tx }, done_rx))
+    Ok((WriterHandle { tx, seen }, done_rx))
 }
 
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-async fn run(db: Db, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
+async fn run(db: Db, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>, noted: Arc<Seen>) {
     let window_micros = i64::try_from(cfg.duplicate_window.as_micros()).unwrap_or(i64::MAX);
+    let join_micros = i64::try_from(cfg.alarm_join_window.as_micros()).unwrap_or(i64::MAX);
+    let grace_micros = i64::try_from(cfg.supervision.grace.as_micros()).unwrap_or(i64::MAX);
     let mut seen = dedup::Window::new(window_micros, cfg.dedup_capacity);
     let mut batch: Vec<Job> = Vec::with_capacity(cfg.max_batch);
     let mut verdicts: Vec<Option<Stored>> = Vec::with_capacity(cfg.max_batch);
@@ -109,8 +128,25 @@ async fn run(db: Db, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
     let mut loaded = false;
     let mut last_prune = Instant::now();
     let mut conn: Option<WriteConn> = None;
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
+    let mut alarms = AlarmCache::default();
+    // Events the writer makes itself (supervision) get references of their own.
+    let node = format!("{:08x}", rand::random::<u32>());
+    let made = AtomicU64::new(0);
+    let frame_ref = move || format!("{node}-w{:x}", made.fetch_add(1, Ordering::Relaxed));
+    let mut next_upkeep = tokio::time::Instant::now() + cfg.supervision.check_every;
+    let mut closing = false;
+    loop {
+        // A frame, or the supervision step falling due, whichever comes first; once every
+        // handle is gone, one last step writes the last-seen times noted.
+        match tokio::time::timeout_at(next_upkeep, rx.recv()).await {
+            Ok(Some(first)) => batch.push(first),
+            Ok(None) if closing => break,
+            Ok(None) => {
+                closing = true;
+                next_upkeep = tokio::time::Instant::now();
+            }
+            Err(_elapsed) => {}
+        }
         while batch.len() < cfg.max_batch {
             match rx.try_recv() {
                 Ok(job) => batch.push(job),
@@ -138,6 +174,9 @@ async fn run(db: Db, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
                     for job in batch.drain(..) {
                         let _ = job.reply.send(Err(NotStored));
                     }
+                    if closing {
+                        break;
+                    }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
@@ -163,9 +202,13 @@ async fn run(db: Db, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
             .filter(|(_, v)| v.is_none())
             .map(|(j, _)| (j.dedup_key.as_ref(), j.rows.as_slice()))
             .collect();
+        let upkeep = (tokio::time::Instant::now() >= next_upkeep).then(|| Upkeep {
+            seen: noted.take(),
+            check_before: (!closing).then(|| now.saturating_sub(grace_micros)),
+        });
         let started = Instant::now();
-        let result = if frames.is_empty() {
-            Ok(Vec::new())
+        let result = if frames.is_empty() && upkeep.is_none() {
+            Ok(None)
         } else {
             let acquired = match conn.take() {
                 Some(c) => Ok(c),
@@ -173,21 +216,38 @@ async fn run(db: Db, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
             };
             match acquired {
                 Ok(mut c) => {
-                    let r =
-                        Db::commit_batch(&mut c, &frames, now, now.saturating_sub(window_micros))
-                            .await;
+                    let opts = CommitOptions {
+                        now,
+                        dedup_cutoff: now.saturating_sub(window_micros),
+                        join_after: now.saturating_sub(join_micros),
+                        upkeep: upkeep.as_ref(),
+                        frame_ref: &frame_ref,
+                    };
+                    let r = Db::commit_batch(&mut c, &frames, &opts, &mut alarms).await;
+                    if r.is_err() {
+                        // Rolled back: what the cache learned in it may not be true.
+                        alarms.clear();
+                    }
                     // After an error the connection may be broken: take a fresh one next time.
                     if r.is_ok() {
                         conn = Some(c);
                     }
-                    r
+                    r.map(Some)
                 }
                 Err(e) => Err(e),
             }
         };
         drop(frames);
         match result {
-            Ok(fresh) => {
+            Ok(committed) => {
+                let (fresh, supervised) = match committed {
+                    Some(c) => (c.fresh, c.supervised),
+                    None => Default::default(),
+                };
+                if upkeep.is_some() {
+                    next_upkeep = tokio::time::Instant::now() + cfg.supervision.check_every;
+                    report(&supervised);
+                }
                 if !fresh.is_empty() {
                     histogram!("vakt_commit_seconds").record(started.elapsed().as_secs_f64());
                     histogram!("vakt_commit_batch_frames").record(fresh.len() as f64);
@@ -233,6 +293,13 @@ async fn run(db: Db, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
                 for job in batch.drain(..) {
                     let _ = job.reply.send(Err(NotStored));
                 }
+                // The last-seen times go into the next attempt.
+                if let Some(u) = upkeep {
+                    noted.restore(u.seen);
+                }
+                if closing {
+                    break;
+                }
                 // Frames keep queueing (bounded) while we wait; the next batch probes the
                 // database again.
                 tokio::time::sleep(backoff).await;
@@ -249,4 +316,22 @@ async fn run(db: Db, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>) {
         }
     }
     gauge!("vakt_queue_depth").set(0.0);
+}
+
+/// Logs and counts what a supervision step raised and restored.
+fn report(s: &crate::store::Supervised) {
+    for account in &s.failed {
+        warn!(
+            account = account.as_str(),
+            "communication failure: site missed its supervision deadline (YC stored)"
+        );
+    }
+    for account in &s.restored {
+        info!(
+            account = account.as_str(),
+            "communication restored: site heard from again (YK stored)"
+        );
+    }
+    counter!("vakt_supervision_failures_total").increment(s.failed.len() as u64);
+    counter!("vakt_supervision_restores_total").increment(s.restored.len() as u64);
 }

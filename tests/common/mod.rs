@@ -327,6 +327,14 @@ impl Gateway {
         http_get(self.http, path).await
     }
 
+    /// POST with a JSON body: (status, parsed body).
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let (status, text) = http_send(self.http, "POST", path, &body.to_string()).await;
+        let v = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("POST {path}: not JSON ({e}): {text}"));
+        (status, v)
+    }
+
     /// GET returning JSON.
     pub async fn json(&self, path: &str) -> serde_json::Value {
         let (status, body) = self.get(path).await;
@@ -381,6 +389,92 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         body.to_owned()
     };
     (status, body)
+}
+
+/// A minimal HTTP/1.1 request with a JSON body: (status, body).
+pub async fn http_send(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, body)
+}
+
+/// A Server-Sent Events client: `next` returns each `(event, data)` as it arrives.
+pub struct SseClient {
+    stream: TcpStream,
+    buf: String,
+}
+
+impl SseClient {
+    pub async fn connect(addr: SocketAddr, path: &str) -> Self {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+        Self {
+            stream,
+            buf: String::new(),
+        }
+    }
+
+    /// The next event whose name is `kind` and whose data satisfies `want`, within `wait`.
+    pub async fn wait_for(
+        &mut self,
+        kind: &str,
+        wait: Duration,
+        want: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<serde_json::Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Chunked framing lines and comments are skipped; an event is `event:` + `data:`.
+            while let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut name = "message".to_owned();
+                let mut data = None;
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data = serde_json::from_str::<serde_json::Value>(v.trim()).ok();
+                    }
+                }
+                if let Some(d) = data {
+                    if name == kind && want(&d) {
+                        return Some(d);
+                    }
+                }
+            }
+            let mut chunk = [0u8; 8192];
+            let n = match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 => n,
+                _ => return None,
+            };
+            // Drop the chunk-size lines of chunked encoding: they never start with a field name.
+            let text = String::from_utf8_lossy(&chunk[..n]).replace("\r\n", "\n");
+            self.buf.push_str(&text);
+        }
+    }
 }
 
 fn dechunk(mut body: &str) -> String {

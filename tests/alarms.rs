@@ -1,0 +1,452 @@
+//! The alarm queue, supervision and the live feed end to end (issue #5): scripted frames over
+//! real sockets to a real `vakt serve`, checked through the HTTP API, on SQLite and
+//! PostgreSQL; two nodes on one PostgreSQL database.
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+use vakt_protocol::dc09::TokenKind;
+
+on_both_databases!(
+    burglary_cancel_take_resolve,
+    fire_reorders_the_queue_and_duress_is_no_opening,
+    heartbeat_loss_fails_and_traffic_restores,
+    live_feed_streams_events_and_alarm_changes,
+);
+
+/// A site supervised every 2 s, checked every 100 ms with no grace.
+const SUPERVISED: &str = "5A5A";
+
+fn config(db_url: &str) -> String {
+    format!(
+        r#"{}
+[[site]]
+account = "{SUPERVISED}"
+name = "supervised"
+supervision_secs = 2
+
+[supervision]
+check_every_ms = 100
+grace_secs = 0
+"#,
+        base_config(db_url)
+    )
+}
+
+async fn send(gw: &Gateway, account: &str, token: TokenKind<'_>, seq: &str, data: &str) {
+    let f = frame(token, seq, account, data);
+    let a = ask_once(gw.tcp, &f).await.expect("an answer");
+    assert!(show(&a).contains("\"ACK\""), "{data}: {}", show(&a));
+}
+
+async fn cid(gw: &Gateway, account: &str, seq: &str, data: &str) {
+    send(gw, account, TokenKind::AdmCid, seq, data).await
+}
+
+async fn queue(gw: &Gateway) -> Vec<Value> {
+    gw.json("/api/alarms?state=open").await["alarms"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn burglary_cancel_take_resolve(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let gw = Gateway::start(&db.scratch.0, &config(&db.url));
+    assert!(queue(&gw).await.is_empty());
+
+    // A burglary, and a second zone a moment later: one incident, one alarm.
+    cid(&gw, PLAIN, "0001", "#1234|1130 01 003").await;
+    cid(&gw, PLAIN, "0002", "#1234|1130 01 004").await;
+    let q = queue(&gw).await;
+    assert_eq!(q.len(), 1, "{q:?}");
+    let a = &q[0];
+    assert_eq!(a["account"], PLAIN);
+    assert_eq!(a["site_name"], "plain");
+    assert_eq!(a["category"], "burglary");
+    assert_eq!(a["priority"], 4);
+    assert_eq!(a["state"], "new");
+    assert_eq!(a["zone"], "003");
+    assert_eq!(a["cancelled_at_panel"], Value::Null);
+    let id = a["id"].as_i64().unwrap();
+
+    // The user cancels at the keypad: marked, still in the queue for an operator.
+    cid(&gw, PLAIN, "0003", "#1234|1406 01 005").await;
+    let q = queue(&gw).await;
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0]["cancelled_at_panel"]["user"], "5", "{q:?}");
+    assert_eq!(q[0]["state"], "new");
+    let site = gw.json(&format!("/api/sites/{PLAIN}")).await;
+    assert_eq!(site["open_alarms"].as_array().unwrap().len(), 1, "{site}");
+    // Last-seen times are written once a check period (100 ms here).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let site = gw.json(&format!("/api/sites/{PLAIN}")).await;
+    assert!(site["last_seen"].is_string(), "{site}");
+    assert_eq!(site["supervision"]["state"], "unsupervised");
+
+    // Resolving before taking, taking twice, bad bodies: refused with a reason.
+    let path = |what: &str| format!("/api/alarms/{id}/{what}");
+    let (st, v) = gw
+        .post(
+            &path("resolve"),
+            json!({"operator": "anna", "outcome": "test"}),
+        )
+        .await;
+    assert_eq!(st, 409, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("take it"), "{v}");
+    let (st, v) = gw.post(&path("take"), json!({})).await;
+    assert_eq!(st, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("operator"), "{v}");
+    let (st, v) = gw.post(&path("take"), json!({"operator": "anna"})).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "taken");
+    assert_eq!(v["taken_by"], "anna");
+    let (st, _) = gw.post(&path("take"), json!({"operator": "anna"})).await;
+    assert_eq!(st, 200, "taking one's own alarm again is harmless");
+    let (st, v) = gw.post(&path("take"), json!({"operator": "bob"})).await;
+    assert_eq!(st, 409, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("anna"), "{v}");
+    let (st, v) = gw
+        .post(
+            &path("resolve"),
+            json!({"operator": "anna", "outcome": "lunch"}),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("dispatched"), "{v}");
+    let (st, body) = http_send(gw.http, "POST", &path("resolve"), "{not json").await;
+    assert_eq!(st, 400, "{body}");
+    assert!(body.contains("\"error\""), "{body}");
+
+    let (st, v) = gw
+        .post(
+            &path("resolve"),
+            json!({"operator": "anna", "outcome": "revoked_by_customer", "note": "owner called, code ok"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "resolved");
+    assert_eq!(v["outcome"], "revoked_by_customer");
+    assert_eq!(v["resolved_by"], "anna");
+    assert!(queue(&gw).await.is_empty());
+    let (st, _) = gw
+        .post(
+            &path("resolve"),
+            json!({"operator": "anna", "outcome": "test"}),
+        )
+        .await;
+    assert_eq!(st, 409);
+
+    // The history: every step timestamped and attributed.
+    let full = gw.json(&format!("/api/alarms/{id}")).await;
+    let steps: Vec<(&str, &str)> = full["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["change"].as_str().unwrap(), c["by"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("opened", "panel"),
+            ("cancelled_at_panel", "panel"),
+            ("taken", "anna"),
+            ("resolved", "anna")
+        ],
+        "{full}"
+    );
+    assert!(full["changes"][3]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("owner called"));
+
+    // A retransmission of the alarm frame is a duplicate: it changes nothing.
+    cid(&gw, PLAIN, "0002", "#1234|1130 01 004").await;
+    assert!(queue(&gw).await.is_empty(), "a duplicate reopened an alarm");
+    let resolved = gw.json("/api/alarms?state=resolved").await;
+    assert_eq!(resolved["alarms"].as_array().unwrap().len(), 1);
+
+    // A new burglary after resolution is a new alarm.
+    cid(&gw, PLAIN, "0004", "#1234|1130 01 003").await;
+    let q = queue(&gw).await;
+    assert_eq!(q.len(), 1);
+    assert_ne!(q[0]["id"].as_i64().unwrap(), id);
+
+    // Errors are JSON with a reason and the right status.
+    let (st, body) = gw.get("/api/alarms/999999").await;
+    assert_eq!(st, 404, "{body}");
+    assert!(body.contains("no alarm"), "{body}");
+    let (st, body) = gw.get("/api/alarms/abc").await;
+    assert_eq!(st, 400, "{body}");
+    let (st, body) = gw.get("/api/alarms?state=sleeping").await;
+    assert_eq!(st, 400, "{body}");
+    let (st, v) = gw
+        .post("/api/alarms/999999/take", json!({"operator": "anna"}))
+        .await;
+    assert_eq!(st, 404, "{v}");
+}
+
+async fn fire_reorders_the_queue_and_duress_is_no_opening(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let gw = Gateway::start(&db.scratch.0, &config(&db.url));
+    // Two burglaries: the older first.
+    cid(&gw, PLAIN, "0001", "#1234|1130 01 001").await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    cid(&gw, PLAIN2, "0001", "#ABC123|1130 01 001").await;
+    let order = |q: &[Value]| -> Vec<(String, String)> {
+        q.iter()
+            .map(|a| {
+                (
+                    a["account"].as_str().unwrap().to_owned(),
+                    a["category"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let q = queue(&gw).await;
+    assert_eq!(
+        order(&q),
+        [
+            (PLAIN.into(), "burglary".into()),
+            (PLAIN2.into(), "burglary".into())
+        ]
+    );
+    let second = q[1]["id"].clone();
+
+    // Fire during the second site's burglary: that alarm is raised and goes first.
+    send(&gw, PLAIN2, TokenKind::SiaDcs, "0002", "#ABC123|Nri1/FA12").await;
+    let q = queue(&gw).await;
+    assert_eq!(
+        order(&q),
+        [
+            (PLAIN2.into(), "fire".into()),
+            (PLAIN.into(), "burglary".into())
+        ],
+        "{q:?}"
+    );
+    assert_eq!(q[0]["id"], second, "the same alarm, raised");
+    assert_eq!(q[0]["priority"], 1);
+    assert_eq!(q[0]["code"], "FA");
+    let full = gw.json(&format!("/api/alarms/{second}")).await;
+    assert_eq!(full["changes"][1]["change"], "escalated", "{full}");
+
+    // A lower priority event joins without lowering it.
+    cid(&gw, PLAIN2, "0003", "#ABC123|1137 01 002").await;
+    assert_eq!(queue(&gw).await[0]["category"], "fire");
+
+    // Duress on a third site: first-priority alarm, and the partition is not shown disarmed.
+    cid(&gw, HEXSEQ, "0001", "#4321|3401 01 002").await;
+    cid(&gw, HEXSEQ, "0002", "#4321|1121 01 002").await;
+    let q = queue(&gw).await;
+    let duress = q
+        .iter()
+        .find(|a| a["account"] == HEXSEQ)
+        .expect("duress alarm");
+    assert_eq!(duress["category"], "duress");
+    assert_eq!(duress["priority"], 1);
+    let site = gw.json(&format!("/api/sites/{HEXSEQ}")).await;
+    assert_eq!(site["partitions"][0]["arming"], "armed_away", "{site}");
+    // Fire (older) before duress (newer) at equal priority; burglary last.
+    let cats: Vec<&str> = q.iter().map(|a| a["category"].as_str().unwrap()).collect();
+    assert_eq!(cats, ["fire", "duress", "burglary"]);
+}
+
+async fn supervision_of(gw: &Gateway, account: &str) -> Value {
+    gw.json(&format!("/api/sites/{account}")).await
+}
+
+async fn wait_for_state(gw: &Gateway, account: &str, state: &str, wait: Duration) -> Value {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let s = supervision_of(gw, account).await;
+        if s["supervision"]["state"] == state {
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "supervision never became {state}: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn null(gw: &Gateway, account: &str, seq: &str) {
+    send(gw, account, TokenKind::Null, seq, "").await
+}
+
+async fn heartbeat_loss_fails_and_traffic_restores(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let gw = Gateway::start(&db.scratch.0, &config(&db.url));
+    // Heartbeats every 0.5 s for 3 s (longer than the 2 s interval): no failure.
+    for i in 0..6 {
+        null(&gw, SUPERVISED, &format!("{:04}", i + 1)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let s = supervision_of(&gw, SUPERVISED).await;
+        assert_eq!(s["supervision"]["state"], "ok", "{s}");
+    }
+    assert!(supervision_of(&gw, SUPERVISED).await["last_seen"].is_string());
+
+    // Silence: the failure is raised once, as a YC event and a supervision alarm.
+    let s = wait_for_state(&gw, SUPERVISED, "failed", Duration::from_secs(10)).await;
+    assert!(s["supervision"]["failed_since"].is_string(), "{s}");
+    let alarms = s["open_alarms"].as_array().unwrap();
+    assert_eq!(alarms.len(), 1, "{s}");
+    assert_eq!(alarms[0]["category"], "supervision");
+    assert_eq!(alarms[0]["priority"], 7);
+    assert_eq!(alarms[0]["code"], "YC");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let yc: Vec<Value> = gw
+        .events(SUPERVISED)
+        .await
+        .into_iter()
+        .filter(|e| e["code"] == "YC")
+        .collect();
+    assert_eq!(yc.len(), 1, "raised once: {yc:?}");
+    assert_eq!(yc[0]["transport"], "internal");
+
+    // Traffic resumes: YK stored, supervision ok, the alarm marked restored (still open).
+    null(&gw, SUPERVISED, "0010").await;
+    let s = wait_for_state(&gw, SUPERVISED, "ok", Duration::from_secs(5)).await;
+    assert!(s["supervision"]["restored_at"].is_string(), "{s}");
+    let events = gw.events(SUPERVISED).await;
+    assert_eq!(events.iter().filter(|e| e["code"] == "YK").count(), 1);
+    let alarms = s["open_alarms"].as_array().unwrap();
+    assert_eq!(alarms.len(), 1);
+    assert!(alarms[0]["restored_at"].is_string(), "{s}");
+    assert_eq!(
+        gw.metric("vakt_supervision_failures_total").await,
+        Some(1.0)
+    );
+    // Unsupervised sites never fail.
+    assert_eq!(
+        supervision_of(&gw, PLAIN).await["supervision"]["state"],
+        "unsupervised"
+    );
+}
+
+async fn live_feed_streams_events_and_alarm_changes(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let mut gw = Gateway::start(&db.scratch.0, &config(&db.url));
+    let mut feed = SseClient::connect(gw.http, "/api/stream").await;
+    // The feed starts from what is newest when the first client arrives; give it a poll.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    cid(&gw, PLAIN, "0001", "#1234|1110 01 009").await;
+    let wait = Duration::from_secs(10);
+    let e = feed
+        .wait_for("event", wait, |d| d["account"] == PLAIN)
+        .await
+        .expect("the event on the feed");
+    assert_eq!(e["code"], "110");
+    assert_eq!(e["kind"], "fire");
+    let a = feed
+        .wait_for("alarm", wait, |d| d["change"]["change"] == "opened")
+        .await
+        .expect("the alarm on the feed");
+    assert_eq!(a["alarm"]["category"], "fire");
+    let id = a["alarm"]["id"].as_i64().unwrap();
+    gw.post(
+        &format!("/api/alarms/{id}/take"),
+        json!({"operator": "eva"}),
+    )
+    .await;
+    let t = feed
+        .wait_for("alarm", wait, |d| d["change"]["change"] == "taken")
+        .await
+        .expect("the take on the feed");
+    assert_eq!(t["change"]["by"], "eva");
+    assert_eq!(t["alarm"]["state"], "taken");
+    // An open feed does not hold up shutdown.
+    let started = std::time::Instant::now();
+    assert!(gw.signal("TERM").success());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Two vakt processes on one PostgreSQL database: the same state on both, and a site's
+/// supervision failure raised once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_state_and_raise_a_failure_once() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let a = Gateway::start(&db.scratch.0, &config(&db.url));
+    let b = Gateway::start(&db.scratch.0, &config(&db.url));
+    let mut feed_b = SseClient::connect(b.http, "/api/stream").await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    // Events into node A, state read from node B.
+    cid(&a, PLAIN, "0001", "#1234|1131 01 015").await;
+    cid(&a, PLAIN, "0002", "#1234|3401 01 007").await;
+    let (sa, sb) = (
+        a.json(&format!("/api/sites/{PLAIN}")).await,
+        b.json(&format!("/api/sites/{PLAIN}")).await,
+    );
+    assert_eq!(sa["partitions"], sb["partitions"]);
+    assert_eq!(sa["zones"], sb["zones"]);
+    assert_eq!(sb["partitions"][0]["ready"], false, "{sb}");
+    assert_eq!(queue(&a).await, queue(&b).await);
+    assert_eq!(queue(&b).await.len(), 1);
+    let seen = feed_b
+        .wait_for("event", Duration::from_secs(10), |d| d["code"] == "131")
+        .await;
+    assert!(seen.is_some(), "node B's feed shows node A's event");
+
+    // Node B takes the alarm; node A cannot.
+    let id = queue(&a).await[0]["id"].as_i64().unwrap();
+    let (st, _) = b
+        .post(
+            &format!("/api/alarms/{id}/take"),
+            json!({"operator": "anna"}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, _) = a
+        .post(
+            &format!("/api/alarms/{id}/take"),
+            json!({"operator": "bob"}),
+        )
+        .await;
+    assert_eq!(st, 409);
+
+    // The supervised site talks to both, then goes quiet: one failure between the two.
+    null(&a, SUPERVISED, "0001").await;
+    null(&b, SUPERVISED, "0002").await;
+    wait_for_state(&a, SUPERVISED, "failed", Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let yc = a
+        .events(SUPERVISED)
+        .await
+        .into_iter()
+        .filter(|e| e["code"] == "YC")
+        .count();
+    assert_eq!(yc, 1, "exactly one node raised the failure");
+    let raised = a
+        .metric("vakt_supervision_failures_total")
+        .await
+        .unwrap_or(0.0)
+        + b.metric("vakt_supervision_failures_total")
+            .await
+            .unwrap_or(0.0);
+    assert_eq!(raised, 1.0);
+    let open: Vec<Value> = queue(&b)
+        .await
+        .into_iter()
+        .filter(|x| x["account"] == SUPERVISED)
+        .collect();
+    assert_eq!(open.len(), 1, "{open:?}");
+}
