@@ -559,3 +559,37 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every example in `config/` is a config vakt accepts.
+    #[test]
+    fn shipped_configs_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let c = Config::load(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+                assert!(!c.listeners.is_empty(), "{}", path.display());
+                n += 1;
+            }
+        }
+        assert!(n >= 2, "config files found: {n}");
+        let c = Config::load(&dir.join("vakt.toml")).unwrap();
+        assert_eq!(c.alarms.join_window_secs, 600);
+        assert_eq!(c.supervision.grace_secs, 30);
+    }
+
+    #[test]
+    fn supervision_period_is_checked() {
+        let bad = "[supervision]\ncheck_every_ms = 0\n";
+        assert!(Config::parse(bad).is_err());
+        assert!(
+            Config::parse("[alarms]\nwindow = 3\n").is_err(),
+            "unknown keys refused"
+        );
+    }
+}
