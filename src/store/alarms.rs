@@ -359,11 +359,8 @@ impl Db {
                     }),
                 ),
             };
-            sqlx::query(
-                "INSERT INTO alarm_changes (alarm_id, at, change, actor, detail) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(id)
+            sqlx::query(super::queue::INSERT_CHANGE)
+                .bind(id)
             .bind(now)
             .bind(what)
             .bind(operator)

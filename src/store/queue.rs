@@ -289,6 +289,10 @@ in_tx_fns!(
     POSTGRES
 );
 
+/// One step of an alarm's life (here and for operators' actions in `alarms.rs`).
+pub(super) const INSERT_CHANGE: &str = "INSERT INTO alarm_changes (alarm_id, at, change, actor, \
+    detail) VALUES ($1, $2, $3, $4, $5)";
+
 /// Records one step of an alarm's life.
 async fn change<'c, E>(
     c: E,
@@ -304,16 +308,13 @@ where
     for<'q> &'q str: sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
     for<'q> <E::Database as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, E::Database>,
 {
-    sqlx::query(
-        "INSERT INTO alarm_changes (alarm_id, at, change, actor, detail) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(alarm_id)
-    .bind(at)
-    .bind(what)
-    .bind(actor)
-    .bind(detail)
-    .execute(c)
-    .await
-    .map(drop)
+    sqlx::query(INSERT_CHANGE)
+        .bind(alarm_id)
+        .bind(at)
+        .bind(what)
+        .bind(actor)
+        .bind(detail)
+        .execute(c)
+        .await
+        .map(drop)
 }
