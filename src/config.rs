@@ -42,6 +42,35 @@ pub struct Config {
     /// Site supervision (communication failure when a site goes quiet).
     #[serde(default)]
     pub supervision: SupervisionSection,
+    /// Site codes: guessing limits and how long a verification lasts.
+    #[serde(default)]
+    pub codes: CodesConfig,
+}
+
+/// `[codes]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CodesConfig {
+    /// Wrong codes for one site within `failure_window_secs` that lock its verification.
+    pub max_failures: u32,
+    /// The window wrong codes are counted in.
+    pub failure_window_secs: u64,
+    /// How long a site's verification stays locked.
+    pub lockout_secs: u64,
+    /// How long an operator's verification of a site's code allows changes that need it
+    /// (contact persons with either code, codes with the main code).
+    pub verified_for_secs: u64,
+}
+
+impl Default for CodesConfig {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            failure_window_secs: 15 * 60,
+            lockout_secs: 15 * 60,
+            verified_for_secs: 5 * 60,
+        }
+    }
 }
 
 /// `[alarms]`.
@@ -541,6 +570,10 @@ impl Config {
         }
         if !(10..=60_000).contains(&self.supervision.check_every_ms) {
             bail!("supervision.check_every_ms must be 10 to 60000");
+        }
+        let c = &self.codes;
+        if c.max_failures == 0 || c.failure_window_secs == 0 || c.lockout_secs == 0 {
+            bail!("codes.max_failures, failure_window_secs and lockout_secs must be at least 1");
         }
         for l in &self.listeners {
             l.check()

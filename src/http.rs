@@ -8,13 +8,19 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+mod access;
+mod auth;
+
+pub use auth::Admin;
+
+use crate::auth::Operator;
 use crate::clock::unix_micros;
 use crate::site::Site;
 use crate::site_state::ZoneState;
@@ -34,6 +40,10 @@ pub struct AppState {
     pub stream: tokio::sync::broadcast::Sender<stream::Item>,
     /// Cancelled at shutdown: ends the live feeds, so the server can stop.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Site codes are checked here, off the runtime's core threads.
+    pub hasher: crate::codes::Hasher,
+    /// Wrong-code limits and how long a verification lasts.
+    pub codes: crate::config::CodesConfig,
 }
 
 /// The router.
@@ -43,12 +53,28 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/events", get(events))
         .route("/api/sites", get(sites))
-        .route("/api/sites/{account}", get(site))
+        .route(
+            "/api/sites/{account}",
+            get(site).put(access::put_site).delete(access::delete_site),
+        )
+        .route("/api/sites/{account}/verify", post(access::verify))
+        .route(
+            "/api/sites/{account}/contacts",
+            get(access::contacts).put(access::put_contacts),
+        )
+        .route("/api/sites/{account}/codes", put(access::put_codes))
         .route("/api/lines", get(lines))
         .route("/api/alarms", get(alarms))
         .route("/api/alarms/{id}", get(alarm))
         .route("/api/alarms/{id}/take", post(take))
         .route("/api/alarms/{id}/resolve", post(resolve))
+        .route("/api/alarms/{id}/revoke", post(access::revoke))
+        .route(
+            "/api/operators",
+            get(access::operators).post(access::add_operator),
+        )
+        .route("/api/operators/{name}", delete(access::remove_operator))
+        .route("/api/audit", get(access::audit))
         .route("/api/stream", get(live))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(Arc::new(state))
@@ -116,7 +142,7 @@ fn partitions_json(state: &SiteStateRows) -> serde_json::Value {
 }
 
 /// Serial lines: device open or not, heartbeat supervision, counts.
-async fn lines(State(s): Shared) -> Response {
+async fn lines(State(s): Shared, _op: Operator) -> Response {
     let v: Vec<_> = s.lines.iter().map(|l| l.snapshot()).collect();
     Json(json!({ "lines": v })).into_response()
 }
@@ -154,7 +180,11 @@ fn since_micros(v: &str) -> Option<i64> {
     i64::try_from(t.unix_timestamp_nanos() / 1000).ok()
 }
 
-async fn events(State(s): Shared, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn events(
+    State(s): Shared,
+    _op: Operator,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let limit = match limit(&q) {
         Ok(l) => l,
         Err(r) => return *r,
@@ -186,7 +216,11 @@ async fn events(State(s): Shared, Query(q): Query<HashMap<String, String>>) -> R
     }
 }
 
-async fn sites(State(s): Shared, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn sites(
+    State(s): Shared,
+    _op: Operator,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let limit = match limit(&q) {
         Ok(l) => l,
         Err(r) => return *r,
@@ -204,7 +238,7 @@ async fn sites(State(s): Shared, Query(q): Query<HashMap<String, String>>) -> Re
     }
 }
 
-async fn site(State(s): Shared, Path(account): Path<String>) -> Response {
+async fn site(State(s): Shared, _op: Operator, Path(account): Path<String>) -> Response {
     match s.db.site(&account).await {
         Ok(Some(spec)) => match Site::new(spec) {
             Ok(site) => {
@@ -215,9 +249,13 @@ async fn site(State(s): Shared, Path(account): Path<String>) -> Response {
                     }
                 };
                 let open = s.db.alarms(AlarmFilter::Open, Some(&account), MAX_LIMIT);
-                let (open, supervision) = match (open.await, s.db.supervision(&account).await) {
-                    (Ok(a), Ok(sup)) => (a, sup),
-                    (Err(e), _) | (_, Err(e)) => {
+                let (open, supervision, codes) = match (
+                    open.await,
+                    s.db.supervision(&account).await,
+                    s.db.site_codes(&account).await,
+                ) {
+                    (Ok(a), Ok(sup), Ok(codes)) => (a, sup, codes),
+                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                         return error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e:#}"))
                     }
                 };
@@ -228,6 +266,7 @@ async fn site(State(s): Shared, Path(account): Path<String>) -> Response {
                 v["open_alarms"] = json!(open);
                 v["last_seen"] = json!(supervision.0);
                 v["supervision"] = json!(supervision.1);
+                v["codes"] = access::codes_json(codes.as_ref(), unix_micros());
                 Json(v).into_response()
             }
             Err(e) => error(
@@ -243,7 +282,11 @@ async fn site(State(s): Shared, Path(account): Path<String>) -> Response {
     }
 }
 
-async fn alarms(State(s): Shared, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn alarms(
+    State(s): Shared,
+    _op: Operator,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let limit = match limit(&q) {
         Ok(l) => l,
         Err(r) => return *r,
@@ -274,7 +317,7 @@ fn alarm_id(raw: &str) -> Result<i64, Box<Response>> {
     })
 }
 
-async fn alarm(State(s): Shared, Path(id): Path<String>) -> Response {
+async fn alarm(State(s): Shared, _op: Operator, Path(id): Path<String>) -> Response {
     let id = match alarm_id(&id) {
         Ok(id) => id,
         Err(r) => return *r,
@@ -322,11 +365,6 @@ fn text_field(
     }
 }
 
-/// Who acts: the `operator` of the body (operator accounts and tokens come with issue #6).
-fn operator(m: &serde_json::Map<String, serde_json::Value>) -> Result<String, Box<Response>> {
-    Ok(text_field(m, "operator", 64, true)?.unwrap_or_default())
-}
-
 fn action_answer(r: anyhow::Result<Result<crate::store::Alarm, ActionError>>, id: i64) -> Response {
     match r {
         Ok(Ok(alarm)) => Json(json!(alarm)).into_response(),
@@ -336,18 +374,25 @@ fn action_answer(r: anyhow::Result<Result<crate::store::Alarm, ActionError>>, id
     }
 }
 
-async fn take(State(s): Shared, Path(id): Path<String>, body: axum::body::Bytes) -> Response {
-    let (id, who) = match alarm_id(&id).and_then(|id| Ok((id, operator(&body_object(&body)?)?))) {
+/// `POST /api/alarms/{id}/take`: the alarm is the operator's (the token says who).
+async fn take(State(s): Shared, op: Operator, Path(id): Path<String>) -> Response {
+    let id = match alarm_id(&id) {
         Ok(v) => v,
         Err(r) => return *r,
     };
-    action_answer(s.db.take_alarm(id, &who, unix_micros()).await, id)
+    action_answer(s.db.take_alarm(id, &op.name, unix_micros()).await, id)
 }
 
-async fn resolve(State(s): Shared, Path(id): Path<String>, body: axum::body::Bytes) -> Response {
+/// `POST /api/alarms/{id}/resolve` `{"outcome", "note"}`.
+async fn resolve(
+    State(s): Shared,
+    op: Operator,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let who = op.name;
     let parsed = alarm_id(&id).and_then(|id| {
         let m = body_object(&body)?;
-        let who = operator(&m)?;
         let outcome = text_field(&m, "outcome", 32, true)?.unwrap_or_default();
         if !OUTCOMES.contains(&outcome.as_str()) {
             return Err(Box::new(error(
@@ -374,7 +419,7 @@ async fn resolve(State(s): Shared, Path(id): Path<String>, body: axum::body::Byt
 /// `GET /api/stream`: `event: event` for every stored event, `event: alarm` for every alarm
 /// change (with the alarm as it is now), `event: lagged` when this client fell behind and
 /// missed some (reload the queue then).
-async fn live(State(s): Shared) -> Response {
+async fn live(State(s): Shared, _op: Operator) -> Response {
     let rx = s.stream.subscribe();
     let items = futures_util::stream::unfold(rx, |mut rx| async move {
         let ev = match rx.recv().await {

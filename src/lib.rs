@@ -17,13 +17,17 @@
 //! - [`site_state`] — what an event changes in its site's state (arming, zones, not ready).
 //! - [`alarm`] — the alarm queue: which events need an operator, priority, joining, cancels.
 //! - [`supervision`] — sites heard from, missed deadlines, communication failure and restore.
+//! - [`codes`] — site codes: argon2id hashes, verification off the runtime.
+//! - [`auth`] — operators' bearer tokens and roles.
 //! - [`http`] — `/health`, `/metrics`, the JSON API.
 //! - [`stream`] — the live feed of events and alarm changes behind `/api/stream`.
 //! - [`decode`] — `vakt decode`: frames in, one JSON report per frame out.
 //! - [`escape`] — `\n`, `\r`, `\x14` escapes for typing and printing frames.
 
 pub mod alarm;
+pub mod auth;
 pub mod clock;
+pub mod codes;
 pub mod config;
 pub mod decode;
 pub mod dedup;

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use vakt::auth::{check_name, new_token, token_hash, Role};
+use vakt::codes;
 use vakt::config::{self, Config};
 use vakt::decode::{self, Format, Options};
 use vakt::escape::unescape;
@@ -33,6 +35,36 @@ enum Command {
     Serve(ServeArgs),
     /// Manage sites (DC-09 accounts) in the database.
     Site(SiteArgs),
+    /// Manage the operators who use the HTTP API (each has a bearer token).
+    Operator(OperatorArgs),
+}
+
+#[derive(clap::Args)]
+struct OperatorArgs {
+    /// Config file whose database to use.
+    #[arg(long, global = true, default_value = config::DEFAULT_PATH)]
+    config: PathBuf,
+    /// Database URL (overrides the config file's).
+    #[arg(long, global = true)]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: OperatorCommand,
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Add an operator and print their token (shown this once; only its hash is kept).
+    Add {
+        name: String,
+        #[arg(long, value_enum, default_value = "operator")]
+        role: Role,
+    },
+    /// Give an operator a new token (the old one stops working) and print it.
+    Token { name: String },
+    /// List operators as JSON lines (never tokens).
+    List,
+    /// Remove an operator (their token stops working; the audit log keeps their name).
+    Remove { name: String },
 }
 
 #[derive(clap::Args)]
@@ -64,6 +96,12 @@ enum SiteCommand {
     Show { account: String },
     /// Remove a site (its events stay).
     Remove { account: String },
+    /// Set a site's codes from standard input: the revoke code on the first line, the main
+    /// code on the second (an empty line keeps that code). Only argon2id hashes are stored.
+    SetCodes { account: String },
+    /// Hash a code from standard input for a `[[site]]` table's revoke_code_hash or
+    /// main_code_hash.
+    HashCode,
 }
 
 #[derive(clap::Args)]
@@ -167,6 +205,7 @@ fn run(cli: Cli) -> Result<()> {
             runtime()?.block_on(vakt::serve::serve(config))
         }
         Command::Site(args) => runtime()?.block_on(run_site(args)),
+        Command::Operator(args) => runtime()?.block_on(run_operator(args)),
     }
 }
 
@@ -177,12 +216,77 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-async fn run_site(args: SiteArgs) -> Result<()> {
-    let url = match args.database {
+/// The database of `--database`, or else of the config file.
+async fn connect(database: Option<String>, config: &std::path::Path) -> Result<Db> {
+    let url = match database {
         Some(url) => url,
-        None => Config::load(&args.config)?.database.url,
+        None => Config::load(config)?.database.url,
     };
-    let db = Db::connect(&url, 1).await?;
+    Db::connect(&url, 1).await
+}
+
+async fn run_operator(args: OperatorArgs) -> Result<()> {
+    let db = connect(args.database, &args.config).await?;
+    let mut out = io::stdout().lock();
+    let now = vakt::clock::unix_micros();
+    match args.command {
+        OperatorCommand::Add { name, role } => {
+            check_name(&name).map_err(anyhow::Error::msg)?;
+            let token = new_token();
+            if !db
+                .add_operator(&name, role.name(), &token_hash(&token), "cli", now)
+                .await?
+            {
+                bail!("operator {name} exists (vakt operator token {name} gives a new token)");
+            }
+            writeln!(out, "{token}")?;
+        }
+        OperatorCommand::Token { name } => {
+            let token = new_token();
+            if !db
+                .replace_operator_token(&name, &token_hash(&token), "cli", now)
+                .await?
+            {
+                bail!("no operator {name}");
+            }
+            writeln!(out, "{token}")?;
+        }
+        OperatorCommand::List => {
+            for op in db.operators().await? {
+                writeln!(out, "{}", serde_json::to_string(&op)?)?;
+            }
+        }
+        OperatorCommand::Remove { name } => {
+            if !db.remove_operator(&name, "cli", now).await? {
+                bail!("no operator {name}");
+            }
+            writeln!(out, "removed {name}")?;
+        }
+    }
+    db.close().await;
+    Ok(())
+}
+
+/// Lines of standard input (codes are never taken as arguments: they would show in `ps` and in
+/// shell history).
+fn stdin_lines(want: usize) -> Result<Vec<String>> {
+    let mut text = String::new();
+    io::stdin()
+        .lock()
+        .read_to_string(&mut text)
+        .context("reading standard input")?;
+    let mut lines: Vec<String> = text.lines().map(|l| l.trim().to_owned()).collect();
+    lines.resize(want.max(lines.len()), String::new());
+    Ok(lines)
+}
+
+async fn run_site(args: SiteArgs) -> Result<()> {
+    if let SiteCommand::HashCode = args.command {
+        let code = stdin_lines(1)?.swap_remove(0);
+        println!("{}", codes::hash(&code)?);
+        return Ok(());
+    }
+    let db = connect(args.database, &args.config).await?;
     let mut out = io::stdout().lock();
     match args.command {
         SiteCommand::Add(a) => {
@@ -196,6 +300,8 @@ async fn run_site(args: SiteArgs) -> Result<()> {
                 encryption_required: a.encryption_required,
                 quirks: a.quirks,
                 supervision_secs: a.supervision_secs,
+                revoke_code_hash: None,
+                main_code_hash: None,
             };
             spec.check()?;
             db.upsert_site(&spec, vakt::clock::unix_micros()).await?;
@@ -224,6 +330,33 @@ async fn run_site(args: SiteArgs) -> Result<()> {
             }
             writeln!(out, "removed {}", account.to_ascii_uppercase())?;
         }
+        SiteCommand::SetCodes { account } => {
+            if db.site(&account).await?.is_none() {
+                bail!("no site with account {account}");
+            }
+            let lines = stdin_lines(2)?;
+            let (revoke, main) = (&lines[0], &lines[1]);
+            if revoke.is_empty() && main.is_empty() {
+                bail!("give the revoke code on the first line of standard input and the main code on the second");
+            }
+            if revoke == main {
+                bail!("{}", codes::CodeError::SameCodes);
+            }
+            let hash = |c: &String| -> Result<Option<String>> {
+                if c.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(codes::hash(c)?))
+            };
+            let hashes = codes::Hashes {
+                revoke: hash(revoke).context("revoke code")?,
+                main: hash(main).context("main code")?,
+            };
+            db.set_codes(&account, &hashes, "cli", vakt::clock::unix_micros())
+                .await?;
+            writeln!(out, "codes of {} set", account.to_ascii_uppercase())?;
+        }
+        SiteCommand::HashCode => unreachable!("handled before connecting"),
     }
     db.close().await;
     Ok(())

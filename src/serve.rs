@@ -60,6 +60,11 @@ pub async fn serve(config: Config) -> Result<()> {
         db.upsert_site(site, unix_micros())
             .await
             .with_context(|| format!("storing site {} from the config", site.account))?;
+        db.store_code_hashes(site, "config", unix_micros())
+            .await
+            .with_context(|| {
+                format!("storing the codes of site {} from the config", site.account)
+            })?;
     }
 
     let r = &config.receiver;
@@ -206,6 +211,8 @@ pub async fn serve(config: Config) -> Result<()> {
         lines,
         stream: feed,
         shutdown: cancel.clone(),
+        hasher: crate::codes::Hasher::new(1),
+        codes: config.codes.clone(),
     });
     let http_cancel = cancel.clone();
     let http_task = tokio::spawn(async move {

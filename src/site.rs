@@ -121,6 +121,11 @@ pub struct SiteSpec {
     pub quirks: Vec<Quirk>,
     /// Seconds between the panel's `NULL` supervision messages, when it sends them.
     pub supervision_secs: Option<u32>,
+    /// The revoke code as an argon2id PHC string (`vakt site hash-code`); never the code.
+    /// Stored apart from the site (`site_codes`), so a stored site reads back without it.
+    pub revoke_code_hash: Option<String>,
+    /// The main code, likewise.
+    pub main_code_hash: Option<String>,
 }
 
 impl SiteSpec {
@@ -146,6 +151,17 @@ impl SiteSpec {
         }
         if self.encryption_required && self.key().is_none() {
             bail!("encryption_required needs a key");
+        }
+        for (what, h) in [
+            ("revoke_code_hash", &self.revoke_code_hash),
+            ("main_code_hash", &self.main_code_hash),
+        ] {
+            if let Some(h) = h {
+                crate::codes::check_hash(h).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+            }
+        }
+        if self.revoke_code_hash.is_some() && self.revoke_code_hash == self.main_code_hash {
+            bail!("revoke_code_hash and main_code_hash are the same hash");
         }
         Ok(())
     }

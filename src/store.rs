@@ -49,6 +49,10 @@ macro_rules! on_pool {
     };
 }
 
+mod access;
+pub use access::{
+    AttemptResult, AuditQuery, AuditRow, CodeAttempt, CodePolicy, Contact, OperatorInfo, SiteCodes,
+};
 mod alarms;
 pub use alarms::{ActionError, Alarm, AlarmChange, AlarmFilter, SupervisionState, OUTCOMES};
 
@@ -1070,13 +1074,42 @@ impl Db {
         Ok(())
     }
 
+    /// A site's code hashes as configured (`[[site]]`, `PUT /api/sites/{account}`), stored
+    /// when they differ from the stored ones: what is given there is the truth for the codes
+    /// it gives (a code changed through the API comes back at the next start), and a restart
+    /// with the same hashes neither clears a lock nor ends verifications.
+    pub async fn store_code_hashes(&self, site: &SiteSpec, actor: &str, now: i64) -> Result<()> {
+        let given = crate::codes::Hashes {
+            revoke: site.revoke_code_hash.clone(),
+            main: site.main_code_hash.clone(),
+        };
+        if !given.any() {
+            return Ok(());
+        }
+        let stored = self
+            .site_codes(&site.account)
+            .await?
+            .unwrap_or_default()
+            .hashes;
+        let changed = crate::codes::Hashes {
+            revoke: given.revoke.filter(|h| stored.revoke.as_ref() != Some(h)),
+            main: given.main.filter(|h| stored.main.as_ref() != Some(h)),
+        };
+        if changed.any() {
+            self.set_codes(&site.account, &changed, actor, now).await?;
+        }
+        Ok(())
+    }
+
     /// Deletes a site; `false` if there was none. Its events stay.
     pub async fn remove_site(&self, account: &str) -> Result<bool> {
         let r = on_pool!(self, write, |p| {
-            sqlx::query("DELETE FROM supervision WHERE account = $1")
-                .bind(account.to_ascii_uppercase())
-                .execute(p)
-                .await?;
+            for table in ["supervision", "site_codes", "contacts"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE account = $1"))
+                    .bind(account.to_ascii_uppercase())
+                    .execute(p)
+                    .await?;
+            }
             sqlx::query("DELETE FROM sites WHERE account = $1")
                 .bind(account.to_ascii_uppercase())
                 .execute(p)
@@ -1138,6 +1171,8 @@ where
         encryption_required: r.try_get("encryption_required")?,
         quirks: Quirk::parse_list(&r.try_get::<String, _>("quirks")?),
         supervision_secs: supervision.and_then(|s| u32::try_from(s).ok()),
+        revoke_code_hash: None,
+        main_code_hash: None,
     })
 }
 

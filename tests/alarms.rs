@@ -89,56 +89,53 @@ async fn burglary_cancel_take_resolve(backend: Backend) {
     assert!(site["last_seen"].is_string(), "{site}");
     assert_eq!(site["supervision"]["state"], "unsupervised");
 
-    // Resolving before taking, taking twice, bad bodies: refused with a reason.
+    // Resolving before taking, taking twice, bad bodies, no token: refused with a reason.
+    // Who acts is the holder of the token.
+    let (anna, bob) = (
+        gw.add_operator("anna", "operator"),
+        gw.add_operator("bob", "operator"),
+    );
     let path = |what: &str| format!("/api/alarms/{id}/{what}");
     let (st, v) = gw
-        .post(
-            &path("resolve"),
-            json!({"operator": "anna", "outcome": "test"}),
-        )
+        .post_as(&anna, &path("resolve"), json!({"outcome": "test"}))
         .await;
     assert_eq!(st, 409, "{v}");
     assert!(v["error"].as_str().unwrap().contains("take it"), "{v}");
-    let (st, v) = gw.post(&path("take"), json!({})).await;
-    assert_eq!(st, 400, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("operator"), "{v}");
-    let (st, v) = gw.post(&path("take"), json!({"operator": "anna"})).await;
+    let (st, body) = http_send(gw.http, "POST", &path("take"), "{}").await;
+    assert_eq!(st, 401, "{body}");
+    let (st, v) = gw.post_as(&anna, &path("take"), json!({})).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["state"], "taken");
     assert_eq!(v["taken_by"], "anna");
-    let (st, _) = gw.post(&path("take"), json!({"operator": "anna"})).await;
+    let (st, _) = gw.post_as(&anna, &path("take"), json!({})).await;
     assert_eq!(st, 200, "taking one's own alarm again is harmless");
-    let (st, v) = gw.post(&path("take"), json!({"operator": "bob"})).await;
+    let (st, v) = gw.post_as(&bob, &path("take"), json!({})).await;
     assert_eq!(st, 409, "{v}");
     assert!(v["error"].as_str().unwrap().contains("anna"), "{v}");
     let (st, v) = gw
-        .post(
-            &path("resolve"),
-            json!({"operator": "anna", "outcome": "lunch"}),
-        )
+        .post_as(&anna, &path("resolve"), json!({"outcome": "lunch"}))
         .await;
     assert_eq!(st, 400, "{v}");
     assert!(v["error"].as_str().unwrap().contains("dispatched"), "{v}");
-    let (st, body) = http_send(gw.http, "POST", &path("resolve"), "{not json").await;
+    let (st, body) =
+        http_request(gw.http, "POST", &path("resolve"), "{not json", Some(&anna)).await;
     assert_eq!(st, 400, "{body}");
     assert!(body.contains("\"error\""), "{body}");
 
     let (st, v) = gw
-        .post(
+        .post_as(
+            &anna,
             &path("resolve"),
-            json!({"operator": "anna", "outcome": "revoked_by_customer", "note": "owner called, code ok"}),
+            json!({"outcome": "false_alarm", "note": "owner called, cat"}),
         )
         .await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["state"], "resolved");
-    assert_eq!(v["outcome"], "revoked_by_customer");
+    assert_eq!(v["outcome"], "false_alarm");
     assert_eq!(v["resolved_by"], "anna");
     assert!(queue(&gw).await.is_empty());
     let (st, _) = gw
-        .post(
-            &path("resolve"),
-            json!({"operator": "anna", "outcome": "test"}),
-        )
+        .post_as(&anna, &path("resolve"), json!({"outcome": "test"}))
         .await;
     assert_eq!(st, 409);
 
@@ -164,6 +161,15 @@ async fn burglary_cancel_take_resolve(backend: Backend) {
         .as_str()
         .unwrap()
         .contains("owner called"));
+    // And in the audit log, by the same names.
+    let audit = gw.json(&format!("/api/audit?account={PLAIN}")).await;
+    let actions: Vec<(&str, &str)> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["action"].as_str().unwrap(), r["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(actions, [("resolve", "anna"), ("take", "anna")], "{audit}");
 
     // A retransmission of the alarm frame is a duplicate: it changes nothing.
     cid(&gw, PLAIN, "0002", "#1234|1130 01 004").await;
@@ -185,9 +191,7 @@ async fn burglary_cancel_take_resolve(backend: Backend) {
     assert_eq!(st, 400, "{body}");
     let (st, body) = gw.get("/api/alarms?state=sleeping").await;
     assert_eq!(st, 400, "{body}");
-    let (st, v) = gw
-        .post("/api/alarms/999999/take", json!({"operator": "anna"}))
-        .await;
+    let (st, v) = gw.post("/api/alarms/999999/take", json!({})).await;
     assert_eq!(st, 404, "{v}");
 }
 
@@ -338,7 +342,7 @@ async fn live_feed_streams_events_and_alarm_changes(backend: Backend) {
         return;
     };
     let mut gw = Gateway::start(&db.scratch.0, &config(&db.url));
-    let mut feed = SseClient::connect(gw.http, "/api/stream").await;
+    let mut feed = SseClient::connect(gw.http, "/api/stream", &gw.token).await;
     // The feed starts from what is newest when the first client arrives; give it a poll.
     tokio::time::sleep(Duration::from_millis(600)).await;
     cid(&gw, PLAIN, "0001", "#1234|1110 01 009").await;
@@ -355,11 +359,9 @@ async fn live_feed_streams_events_and_alarm_changes(backend: Backend) {
         .expect("the alarm on the feed");
     assert_eq!(a["alarm"]["category"], "fire");
     let id = a["alarm"]["id"].as_i64().unwrap();
-    gw.post(
-        &format!("/api/alarms/{id}/take"),
-        json!({"operator": "eva"}),
-    )
-    .await;
+    let eva = gw.add_operator("eva", "operator");
+    gw.post_as(&eva, &format!("/api/alarms/{id}/take"), json!({}))
+        .await;
     let t = feed
         .wait_for("alarm", wait, |d| d["change"]["change"] == "taken")
         .await
@@ -385,7 +387,7 @@ async fn two_nodes_share_state_and_raise_a_failure_once() {
     };
     let a = Gateway::start(&db.scratch.0, &supervised_config(&db.url));
     let b = Gateway::start(&db.scratch.0, &supervised_config(&db.url));
-    let mut feed_b = SseClient::connect(b.http, "/api/stream").await;
+    let mut feed_b = SseClient::connect(b.http, "/api/stream", &b.token).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
 
     // Events into node A, state read from node B.
@@ -410,18 +412,17 @@ async fn two_nodes_share_state_and_raise_a_failure_once() {
 
     // Node B takes the alarm; node A cannot.
     let id = plain(queue(&a).await)[0]["id"].as_i64().unwrap();
+    // (Operators are shared too: one added through node A works on node B.)
+    let (anna, bob) = (
+        a.add_operator("anna", "operator"),
+        a.add_operator("bob", "operator"),
+    );
     let (st, _) = b
-        .post(
-            &format!("/api/alarms/{id}/take"),
-            json!({"operator": "anna"}),
-        )
+        .post_as(&anna, &format!("/api/alarms/{id}/take"), json!({}))
         .await;
     assert_eq!(st, 200);
     let (st, _) = a
-        .post(
-            &format!("/api/alarms/{id}/take"),
-            json!({"operator": "bob"}),
-        )
+        .post_as(&bob, &format!("/api/alarms/{id}/take"), json!({}))
         .await;
     assert_eq!(st, 409);
 

@@ -30,9 +30,10 @@ async fn arming_zones_and_not_ready(backend: Backend) {
     };
     let gw = Gateway::start(&db.scratch.0, &base_config(&db.url));
     let site = |gw: &Gateway| {
-        let gw_http = gw.http;
+        let path = format!("/api/sites/{PLAIN}");
+        let (http, token) = (gw.http, gw.token.clone());
         async move {
-            let (status, body) = http_get(gw_http, &format!("/api/sites/{PLAIN}")).await;
+            let (status, body) = http_request(http, "GET", &path, "", Some(&token)).await;
             assert_eq!(status, 200, "{body}");
             serde_json::from_str::<serde_json::Value>(&body).unwrap()
         }

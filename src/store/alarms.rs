@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{rfc3339_micros, Db, EventRef};
+use crate::codes::Level;
 
 /// An alarm as the API returns it.
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +36,8 @@ pub struct Alarm {
     pub resolved_by: Option<String>,
     pub outcome: Option<String>,
     pub note: Option<String>,
+    /// Wrong codes given to revoke this alarm: an intruder, or duress, may be on the phone.
+    pub wrong_codes: i32,
 }
 
 /// One step of an alarm's life.
@@ -103,7 +106,7 @@ pub struct SupervisionState {
 const ALARM_SELECT: &str = "SELECT a.id, a.account, s.name AS site_name, a.state, a.priority, \
     a.category, a.opened_at, a.code, a.zone, a.partition, a.meaning, a.frame_ref, \
     a.seq_in_frame, a.cancelled_at, a.cancelled_user, a.restored_at, a.taken_at, a.taken_by, \
-    a.resolved_at, a.resolved_by, a.outcome, a.note \
+    a.resolved_at, a.resolved_by, a.outcome, a.note, a.wrong_codes \
     FROM alarms a LEFT JOIN sites s ON s.account = a.account";
 
 fn alarm<R: Row>(r: &R) -> Result<Alarm, sqlx::Error>
@@ -145,6 +148,7 @@ where
         resolved_by: r.try_get("resolved_by")?,
         outcome: r.try_get("outcome")?,
         note: r.try_get("note")?,
+        wrong_codes: r.try_get("wrong_codes")?,
     })
 }
 
@@ -277,6 +281,29 @@ impl Db {
             .await
     }
 
+    /// The customer revoked the alarm with a right code (checked by the caller): a new alarm,
+    /// or one this operator holds, is resolved as `revoked_by_customer`.
+    pub async fn revoke_alarm(
+        &self,
+        id: i64,
+        operator: &str,
+        level: Level,
+        now: i64,
+    ) -> anyhow::Result<Result<Alarm, ActionError>> {
+        let note = format!("revoked by the customer with the {} code", level.name());
+        self.alarm_action(
+            id,
+            operator,
+            now,
+            Action::Revoke {
+                level,
+                outcome: "revoked_by_customer",
+                note: Some(&note),
+            },
+        )
+        .await
+    }
+
     async fn alarm_action(
         &self,
         id: i64,
@@ -295,12 +322,12 @@ impl Db {
                     .execute(&mut *tx)
                     .await?;
             }
-            let current: Option<(String, Option<String>)> =
-                sqlx::query_as("SELECT state, taken_by FROM alarms WHERE id = $1")
+            let current: Option<(String, Option<String>, String)> =
+                sqlx::query_as("SELECT state, taken_by, account FROM alarms WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut *tx)
                     .await?;
-            let Some((state, taken_by)) = current else {
+            let Some((state, taken_by, account)) = current else {
                 return Ok::<_, sqlx::Error>(Err(ActionError::NotFound));
             };
             let by = taken_by.unwrap_or_default();
@@ -310,8 +337,11 @@ impl Db {
                     tx.commit().await?;
                     return Ok(Ok(()));
                 }
-                (Action::Take, "taken") => Some(format!("alarm {id} is already taken by {by}")),
-                (Action::Resolve { .. }, "taken") => None,
+                (Action::Take | Action::Revoke { .. }, "taken") if by != operator => {
+                    Some(format!("alarm {id} is taken by {by}"))
+                }
+                (Action::Resolve { .. } | Action::Revoke { .. }, "taken") => None,
+                (Action::Revoke { .. }, "new") => None,
                 (Action::Resolve { .. }, "new") => {
                     Some(format!("alarm {id} is new: take it before resolving it"))
                 }
@@ -320,6 +350,7 @@ impl Db {
             if let Some(reason) = refused {
                 return Ok(Err(ActionError::Conflict(reason)));
             }
+            let mut steps: Vec<(&str, Option<String>)> = Vec::with_capacity(2);
             match action {
                 Action::Take => {
                     sqlx::query(
@@ -330,11 +361,16 @@ impl Db {
                     .bind(operator)
                     .execute(&mut *tx)
                     .await?;
+                    steps.push(("taken", None));
                 }
-                Action::Resolve { outcome, note } => {
+                Action::Resolve { outcome, note } | Action::Revoke { outcome, note, .. } => {
+                    if state == "new" {
+                        steps.push(("taken", None));
+                    }
                     sqlx::query(
                         "UPDATE alarms SET state = 'resolved', resolved_at = $2, resolved_by = $3, \
-                         outcome = $4, note = $5 WHERE id = $1",
+                         outcome = $4, note = $5, taken_at = COALESCE(taken_at, $2), \
+                         taken_by = COALESCE(taken_by, $3) WHERE id = $1",
                     )
                     .bind(id)
                     .bind(now)
@@ -347,26 +383,48 @@ impl Db {
                     sqlx::query("UPDATE alarm_epoch SET n = n + 1 WHERE id = 1")
                         .execute(&mut *tx)
                         .await?;
+                    steps.push((
+                        "resolved",
+                        Some(match note {
+                            Some(n) => format!("{outcome}: {n}"),
+                            None => outcome.to_owned(),
+                        }),
+                    ));
                 }
             }
-            let (what, detail) = match action {
-                Action::Take => ("taken", None),
-                Action::Resolve { outcome, note } => (
-                    "resolved",
-                    Some(match note {
-                        Some(n) => format!("{outcome}: {n}"),
-                        None => outcome.to_owned(),
-                    }),
-                ),
+            for (what, detail) in steps {
+                sqlx::query(super::queue::INSERT_CHANGE)
+                    .bind(id)
+                    .bind(now)
+                    .bind(what)
+                    .bind(operator)
+                    .bind(detail)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let (verb, outcome) = match action {
+                Action::Take => ("take", "ok"),
+                Action::Resolve { outcome, .. } => ("resolve", outcome),
+                Action::Revoke { level, .. } => {
+                    // A right code: the site's wrong-code count starts again.
+                    sqlx::query("UPDATE site_codes SET counted_from = $1 WHERE account = $2")
+                        .bind(now)
+                        .bind(&account)
+                        .execute(&mut *tx)
+                        .await?;
+                    ("revoke", level.name())
+                }
             };
-            sqlx::query(super::queue::INSERT_CHANGE)
+            sqlx::query(super::access::INSERT_AUDIT)
+                .bind(now)
+                .bind(operator)
+                .bind(verb)
+                .bind(&account)
                 .bind(id)
-            .bind(now)
-            .bind(what)
-            .bind(operator)
-            .bind(detail)
-            .execute(&mut *tx)
-            .await?;
+                .bind(outcome)
+                .bind(None::<String>)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(Ok(()))
         }
@@ -427,6 +485,12 @@ impl Db {
 enum Action<'a> {
     Take,
     Resolve {
+        outcome: &'a str,
+        note: Option<&'a str>,
+    },
+    /// Resolved as revoked by the customer, who gave a code of `level`.
+    Revoke {
+        level: Level,
         outcome: &'a str,
         note: Option<&'a str>,
     },

@@ -173,6 +173,33 @@ pub struct Gateway {
     pub stderr: PathBuf,
     pub config: PathBuf,
     pub stdout_tail: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// An admin's bearer token (`vakt operator add` at start), sent by `get`, `post`, `json`.
+    pub token: String,
+}
+
+/// Runs `vakt` with `args`, returning stdout (panics with stderr on failure).
+pub fn vakt_cli(args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vakt"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn vakt");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "vakt {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Sites every test gateway has.
@@ -281,7 +308,23 @@ impl Gateway {
                 t2.lock().unwrap().push(line);
             }
         });
+        let admin = unique("admin");
+        let token = vakt_cli(
+            &[
+                "operator",
+                "add",
+                &admin,
+                "--role",
+                "admin",
+                "--config",
+                config.to_str().unwrap(),
+            ],
+            "",
+        )
+        .trim()
+        .to_owned();
         Self {
+            token,
             child: Some(child),
             tcp: tcp.expect("tcp listener"),
             udp: udp.unwrap_or(([127, 0, 0, 1], 9).into()),
@@ -322,16 +365,59 @@ impl Gateway {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
-    /// GET on the HTTP API: (status, body).
-    pub async fn get(&self, path: &str) -> (u16, String) {
-        http_get(self.http, path).await
+    /// A new operator (`vakt operator add`, as the engineer would): their token.
+    pub fn add_operator(&self, name: &str, role: &str) -> String {
+        let out = vakt_cli(
+            &[
+                "operator",
+                "add",
+                name,
+                "--role",
+                role,
+                "--config",
+                self.config.to_str().unwrap(),
+            ],
+            "",
+        );
+        out.trim().to_owned()
     }
 
-    /// POST with a JSON body: (status, parsed body).
+    /// GET on the HTTP API as the admin: (status, body).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        http_request(self.http, "GET", path, "", Some(&self.token)).await
+    }
+
+    /// POST with a JSON body as the admin: (status, parsed body).
     pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-        let (status, text) = http_send(self.http, "POST", path, &body.to_string()).await;
+        self.send_as(&self.token, "POST", path, body).await
+    }
+
+    /// POST with a JSON body as the holder of `token`.
+    pub async fn post_as(
+        &self,
+        token: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        self.send_as(token, "POST", path, body).await
+    }
+
+    /// Any method with a JSON body as the holder of `token`: (status, parsed body).
+    pub async fn send_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let (status, text) = http_request(self.http, method, path, &body, Some(token)).await;
         let v = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("POST {path}: not JSON ({e}): {text}"));
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"));
         (status, v)
     }
 
@@ -374,11 +460,23 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     http_send(addr, "GET", path, "").await
 }
 
-/// A minimal HTTP/1.1 request with a JSON body: (status, body).
+/// A minimal HTTP/1.1 request with a JSON body and no token: (status, body).
 pub async fn http_send(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    http_request(addr, method, path, body, None).await
+}
+
+/// A minimal HTTP/1.1 request with a JSON body, and a bearer token when given.
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+    token: Option<&str>,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
@@ -406,11 +504,11 @@ pub struct SseClient {
 }
 
 impl SseClient {
-    pub async fn connect(addr: SocketAddr, path: &str) -> Self {
+    pub async fn connect(addr: SocketAddr, path: &str, token: &str) -> Self {
         let mut stream = TcpStream::connect(addr).await.unwrap();
         stream
             .write_all(
-                format!("GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+                format!("GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nAuthorization: Bearer {token}\r\n\r\n")
                     .as_bytes(),
             )
             .await
