@@ -79,8 +79,10 @@ fn code_field(body: &[u8]) -> Result<String, Refusal> {
     Ok(text_field(&body_object(body)?, "code", 256, true)?.unwrap_or_default())
 }
 
-/// Checks a code for a site: 423 while locked (audited, not hashed), else the level it grants,
-/// recorded (audit, wrong-code count, the alarm's flag).
+/// Checks a code for a site: 423 while locked (audited, not hashed), else the level it grants.
+/// A wrong code is recorded here (audit, wrong-code count, the alarm's flag); a right one too
+/// unless `right_recorded_by_caller` (a revoke records it with the alarm's resolution).
+#[allow(clippy::too_many_arguments)]
 async fn check_code(
     s: &super::AppState,
     op: &Operator,
@@ -89,6 +91,7 @@ async fn check_code(
     code: String,
     action: &str,
     alarm: Option<i64>,
+    right_recorded_by_caller: bool,
 ) -> Result<(Level, crate::store::AttemptResult), Refusal> {
     if let Some(until) = codes.locked_at(unix_micros()) {
         let r =
@@ -108,6 +111,13 @@ async fn check_code(
         }));
     }
     let level = s.hasher.level(code, codes.hashes).await;
+    if level > Level::None && right_recorded_by_caller {
+        let none = crate::store::AttemptResult {
+            failures: 0,
+            locked_until: None,
+        };
+        return Ok((level, none));
+    }
     let attempt = CodeAttempt {
         account,
         actor: &op.name,
@@ -133,7 +143,7 @@ pub(super) async fn verify(
     let run = async {
         let code = code_field(&body)?;
         let codes = codes_of(&s, &account).await?;
-        let (level, r) = check_code(&s, &op, &account, codes, code, "verify", None).await?;
+        let (level, r) = check_code(&s, &op, &account, codes, code, "verify", None, false).await?;
         let valid = i64::try_from(s.codes.verified_for_secs).unwrap_or(0) * 1_000_000;
         Ok::<_, Refusal>(
             Json(json!({
@@ -189,8 +199,17 @@ pub(super) async fn revoke(
             _ => {}
         }
         let codes = codes_of(&s, &alarm.account).await?;
-        let (level, r) =
-            check_code(&s, &op, &alarm.account, codes, code, "revoke", Some(id)).await?;
+        let (level, r) = check_code(
+            &s,
+            &op,
+            &alarm.account,
+            codes,
+            code,
+            "revoke",
+            Some(id),
+            true,
+        )
+        .await?;
         if level == Level::None {
             return Err(Box::new(
                 (
@@ -204,10 +223,23 @@ pub(super) async fn revoke(
                     .into_response(),
             ));
         }
-        Ok(super::action_answer(
-            s.db.revoke_alarm(id, &op.name, level, unix_micros()).await,
-            id,
-        ))
+        let done = s.db.revoke_alarm(id, &op.name, level, unix_micros()).await;
+        if let Ok(Err(_)) = &done {
+            // The alarm changed under us (taken or resolved meanwhile): the right code is
+            // still an attempt to audit.
+            let attempt = CodeAttempt {
+                account: &alarm.account,
+                actor: &op.name,
+                action: "revoke",
+                alarm_id: Some(id),
+                level,
+                now: unix_micros(),
+            };
+            if let Err(e) = s.db.record_code_attempt(&attempt, &policy(&s)).await {
+                return Err(Box::new(db_error(&e)));
+            }
+        }
+        Ok(super::action_answer(done, id))
     };
     run.await.unwrap_or_else(|r| *r)
 }

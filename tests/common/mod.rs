@@ -131,6 +131,36 @@ impl TestDb {
         Db::connect(&self.url, 2).await.expect("test db connect")
     }
 
+    /// Everything the database holds, as bytes to search: the SQLite files (database and
+    /// write-ahead log), or `pg_dump` of the PostgreSQL database.
+    pub fn dump(&self) -> Vec<u8> {
+        match self.backend {
+            Backend::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://");
+                let mut all = Vec::new();
+                for suffix in ["", "-wal", "-shm"] {
+                    if let Ok(b) = std::fs::read(format!("{path}{suffix}")) {
+                        all.extend(b);
+                    }
+                }
+                assert!(!all.is_empty(), "no SQLite file at {path}");
+                all
+            }
+            Backend::Postgres => {
+                let out = Command::new("pg_dump")
+                    .arg(&self.url)
+                    .output()
+                    .expect("pg_dump");
+                assert!(
+                    out.status.success(),
+                    "pg_dump: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                out.stdout
+            }
+        }
+    }
+
     /// Runs one SQL statement on the database (trigger tricks, checks).
     pub async fn exec(&self, sql: &str) {
         let db = self.connect().await;
