@@ -13,7 +13,9 @@ fn codes(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("codes");
     g.sample_size(30);
-    g.bench_function("hash a new code", |b| b.iter(|| hash("ny-kod-1111").unwrap()));
+    g.bench_function("hash a new code", |b| {
+        b.iter(|| hash("ny-kod-1111").unwrap())
+    });
     g.bench_function("verify (both hashes)", |b| {
         b.iter(|| assert_eq!(level("tulpan-2469", &hashes), Level::None))
     });
