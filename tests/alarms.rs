@@ -16,6 +16,7 @@ on_both_databases!(
     fire_reorders_the_queue_and_duress_is_no_opening,
     heartbeat_loss_fails_and_traffic_restores,
     live_feed_streams_events_and_alarm_changes,
+    many_sites_open_alarms_at_once,
 );
 
 /// A site supervised every 2 s, checked every 100 ms with no grace (only in the supervision
@@ -452,4 +453,46 @@ async fn two_nodes_share_state_and_raise_a_failure_once() {
         .filter(|x| x["account"] == SUPERVISED)
         .collect();
     assert_eq!(open.len(), 1, "{open:?}");
+}
+
+/// Forty sites alarm at the same moment: the writer opens their alarms together (one INSERT
+/// for the batch); each gets its own alarm, with its own zone and its `opened` step.
+async fn many_sites_open_alarms_at_once(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let accounts: Vec<String> = (0..40).map(|i| format!("{:04X}", 0xB000 + i)).collect();
+    let mut text = config(&db.url);
+    for a in &accounts {
+        text.push_str(&format!("\n[[site]]\naccount = \"{a}\"\n"));
+    }
+    let gw = Gateway::start(&db.scratch.0, &text);
+    let sends = accounts.iter().enumerate().map(|(i, a)| {
+        let f = frame(
+            TokenKind::AdmCid,
+            "0001",
+            a,
+            &format!("#{a}|1130 01 {:03}", i + 1),
+        );
+        let addr = gw.tcp;
+        async move { ask_once(addr, &f).await }
+    });
+    for answer in futures_util::future::join_all(sends).await {
+        assert!(show(&answer.expect("an answer")).contains("\"ACK\""));
+    }
+    let q = queue(&gw).await;
+    assert_eq!(q.len(), accounts.len(), "{q:?}");
+    for (i, a) in accounts.iter().enumerate() {
+        let alarm = q
+            .iter()
+            .find(|x| x["account"] == a.as_str())
+            .unwrap_or_else(|| panic!("no alarm for {a}"));
+        assert_eq!(alarm["zone"], format!("{:03}", i + 1), "{alarm}");
+        assert_eq!(alarm["category"], "burglary");
+        let full = gw.json(&format!("/api/alarms/{}", alarm["id"])).await;
+        let changes = full["changes"].as_array().unwrap();
+        assert_eq!(changes.len(), 1, "{full}");
+        assert_eq!(changes[0]["change"], "opened");
+        assert_eq!(changes[0]["alarm_id"], alarm["id"]);
+    }
 }

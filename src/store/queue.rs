@@ -55,6 +55,9 @@ pub(super) const POSTGRES: JsonSql = JsonSql {
     greatest: "GREATEST",
 };
 
+/// Alarms opened per INSERT (11 parameters a row, well under SQLite's 32,766).
+const OPEN_CHUNK: usize = 1000;
+
 /// Most sites claimed as failed per check (the rest are claimed by the next checks).
 const CLAIM_LIMIT: i64 = 1000;
 
@@ -117,40 +120,77 @@ macro_rules! in_tx_fns {
                 }
             }
             let mut moved = false;
-            for (account, site) in &plan.sites {
-                let found = cache.open.get(account).copied().flatten();
-                let steps = alarm::steps(site, found, join_after);
-                let mut new_id = None;
-                if let Some((first, top)) = steps.open {
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO alarms (account, state, priority, category, opened_at, \
-                         code, zone, partition, meaning, frame_ref, seq_in_frame) \
-                         VALUES ($1, 'new', $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-                    )
-                    .bind(account)
-                    .bind(top.category.priority())
-                    .bind(top.category.name())
-                    .bind(first.at)
-                    .bind(&top.code)
-                    .bind(&top.zone)
-                    .bind(&top.partition)
-                    .bind(top.meaning)
-                    .bind(&top.frame_ref)
-                    .bind(top.seq_in_frame)
-                    .fetch_one(&mut *c)
-                    .await?;
-                    change(&mut *c, id, first.at, "opened", "panel", top.category.name()).await?;
-                    new_id = Some(id);
-                    moved = true;
+            let steps: Vec<_> = plan
+                .sites
+                .iter()
+                .map(|(account, site)| {
+                    let found = cache.open.get(account).copied().flatten();
+                    (account, site, alarm::steps(site, found, join_after))
+                })
+                .collect();
+            // Every alarm the batch opens in one INSERT, and their `opened` steps in another:
+            // a burst of sites opening their first alarms must not cost a round trip each.
+            let opening: Vec<(&String, &alarm::Trigger, &alarm::Trigger)> = steps
+                .iter()
+                .filter_map(|(account, _, st)| st.open.map(|(first, top)| (*account, first, top)))
+                .collect();
+            let mut new_ids: HashMap<&str, i64> = HashMap::with_capacity(opening.len());
+            for chunk in opening.chunks(OPEN_CHUNK) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO alarms (account, state, priority, category, opened_at, code, \
+                     zone, partition, meaning, frame_ref, seq_in_frame) ",
+                );
+                q.push_values(chunk, |mut b, (account, first, top)| {
+                    b.push_bind(account.as_str())
+                        .push_bind("new")
+                        .push_bind(top.category.priority())
+                        .push_bind(top.category.name())
+                        .push_bind(first.at)
+                        .push_bind(top.code.as_deref())
+                        .push_bind(top.zone.as_deref())
+                        .push_bind(top.partition.as_deref())
+                        .push_bind(top.meaning)
+                        .push_bind(top.frame_ref.as_str())
+                        .push_bind(top.seq_in_frame);
+                });
+                q.push(" RETURNING id, account");
+                let ids: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut *c).await?;
+                let mut changes = sqlx::QueryBuilder::new(
+                    "INSERT INTO alarm_changes (alarm_id, at, change, actor, detail) ",
+                );
+                let by_account: HashMap<&str, (&alarm::Trigger, &alarm::Trigger)> =
+                    chunk.iter().map(|(a, f, t)| (a.as_str(), (*f, *t))).collect();
+                let mut rows = Vec::with_capacity(ids.len());
+                for (id, account) in &ids {
+                    let Some((&account, &(first, top))) =
+                        by_account.get_key_value(account.as_str())
+                    else {
+                        continue;
+                    };
+                    new_ids.insert(account, *id);
+                    rows.push((*id, first.at, top.category.name()));
                     cache.open.insert(
-                        account.clone(),
+                        account.to_owned(),
                         Some(OpenAlarm {
-                            id,
+                            id: *id,
                             priority: top.category.priority(),
                             opened_at: first.at,
                         }),
                     );
                 }
+                changes.push_values(&rows, |mut b, (id, at, category)| {
+                    b.push_bind(*id)
+                        .push_bind(*at)
+                        .push_bind("opened")
+                        .push_bind("panel")
+                        .push_bind(*category);
+                });
+                changes.build().execute(&mut *c).await?;
+                moved = true;
+            }
+            for (account, site, steps) in &steps {
+                let account: &String = account;
+                let new_id = new_ids.get(account.as_str()).copied();
                 if let Some((id, top)) = steps.raise {
                     sqlx::query(
                         "UPDATE alarms SET priority = $2, category = $3, code = $4, zone = $5, \
