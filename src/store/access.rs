@@ -182,49 +182,41 @@ impl Db {
         actor: &str,
         now: i64,
     ) -> anyhow::Result<bool> {
-        Ok(on_pool!(self, write, |p| async {
-            let mut tx = p.begin().await?;
-            let done = sqlx::query("UPDATE operators SET token_hash = $1 WHERE name = $2")
-                .bind(token_hash)
-                .bind(name)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                > 0;
-            if done {
-                audit!(
-                    &mut *tx,
-                    now,
-                    actor,
-                    "operator_token",
-                    None,
-                    None,
-                    "ok",
-                    Some(name.to_owned())
-                )?;
-            }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(done)
-        }
-        .await)?)
+        let sql = "UPDATE operators SET token_hash = $1 WHERE name = $2";
+        self.operator_write(sql, &[token_hash, name], "operator_token", name, actor, now)
+            .await
     }
 
     /// Removes an operator; `false` when there is none.
     pub async fn remove_operator(&self, name: &str, actor: &str, now: i64) -> anyhow::Result<bool> {
+        let sql = "DELETE FROM operators WHERE name = $1";
+        self.operator_write(sql, &[name], "operator_remove", name, actor, now)
+            .await
+    }
+
+    /// One statement on an operator's row and, when it found the row, its audit row.
+    async fn operator_write(
+        &self,
+        sql: &str,
+        binds: &[&str],
+        action: &str,
+        name: &str,
+        actor: &str,
+        now: i64,
+    ) -> anyhow::Result<bool> {
         Ok(on_pool!(self, write, |p| async {
             let mut tx = p.begin().await?;
-            let done = sqlx::query("DELETE FROM operators WHERE name = $1")
-                .bind(name)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                > 0;
+            let mut q = sqlx::query(sql);
+            for b in binds {
+                q = q.bind(*b);
+            }
+            let done = q.execute(&mut *tx).await?.rows_affected() > 0;
             if done {
                 audit!(
                     &mut *tx,
                     now,
                     actor,
-                    "operator_remove",
+                    action,
                     None,
                     None,
                     "ok",
