@@ -266,7 +266,7 @@ async fn site(State(s): Shared, _op: Operator, Path(account): Path<String>) -> R
                 v["open_alarms"] = json!(open);
                 v["last_seen"] = json!(supervision.0);
                 v["supervision"] = json!(supervision.1);
-                v["codes"] = access::codes_json(codes.as_ref(), unix_micros());
+                v["codes"] = crate::store::SiteCodes::status(codes.as_ref(), unix_micros());
                 Json(v).into_response()
             }
             Err(e) => error(

@@ -12,7 +12,7 @@ use vakt::config::{self, Config};
 use vakt::decode::{self, Format, Options};
 use vakt::escape::unescape;
 use vakt::site::{Quirk, Site, SiteSpec};
-use vakt::store::Db;
+use vakt::store::{Db, SiteCodes};
 use vakt_protocol::dc09::{Key, Quirks, Timestamp};
 use vakt_protocol::surgard::SerialOptions;
 
@@ -321,7 +321,12 @@ async fn run_site(args: SiteArgs) -> Result<()> {
             }
         }
         SiteCommand::Show { account } => match db.site(&account).await? {
-            Some(spec) => writeln!(out, "{:#}", Site::new(spec)?.to_json())?,
+            Some(spec) => {
+                let mut v = Site::new(spec)?.to_json();
+                let codes = db.site_codes(&account).await?;
+                v["codes"] = SiteCodes::status(codes.as_ref(), vakt::clock::unix_micros());
+                writeln!(out, "{v:#}")?
+            }
             None => bail!("no site with account {account}"),
         },
         SiteCommand::Remove { account } => {

@@ -48,6 +48,22 @@ fn start(db: &TestDb) -> Gateway {
     gw
 }
 
+/// `vakt site show` tells whether codes are set, never the codes or their hashes.
+fn shown_codes(gw: &Gateway, account: &str) -> Value {
+    let out = vakt_cli(
+        &[
+            "site",
+            "show",
+            account,
+            "--config",
+            gw.config.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(!out.contains("argon2"), "{out}");
+    serde_json::from_str::<Value>(&out).unwrap()["codes"].clone()
+}
+
 async fn alarm(gw: &Gateway, seq: &str, zone: &str) -> i64 {
     let f = frame(
         TokenKind::AdmCid,
@@ -87,6 +103,11 @@ async fn tokens_and_roles(backend: Backend) {
     };
     let gw = start(&db);
     let op = gw.add_operator("olle", "operator");
+
+    let codes = shown_codes(&gw, PLAIN);
+    assert_eq!(codes["revoke_code_set"], true, "{codes}");
+    assert_eq!(codes["main_code_set"], true, "{codes}");
+    assert_eq!(shown_codes(&gw, PLAIN2)["revoke_code_set"], false);
 
     // Open: /health and /metrics. Everything else needs a token.
     assert_eq!(http_get(gw.http, "/health").await.0, 200);

@@ -478,22 +478,12 @@ pub(super) async fn put_codes(
             s.db.site_codes(&account)
                 .await
                 .map_err(|e| Box::new(db_error(&e)))?;
-        Ok(
-            Json(json!({ "account": account, "codes": codes_json(now.as_ref(), unix_micros()) }))
-                .into_response(),
+        Ok(Json(
+            json!({ "account": account, "codes": SiteCodes::status(now.as_ref(), unix_micros()) }),
         )
+        .into_response())
     };
     run.await.unwrap_or_else(|r| *r)
-}
-
-/// What operators see of a site's codes: whether each is set, when they changed, the lock.
-pub(super) fn codes_json(codes: Option<&SiteCodes>, now: i64) -> serde_json::Value {
-    json!({
-        "revoke_code_set": codes.is_some_and(|c| c.hashes.revoke.is_some()),
-        "main_code_set": codes.is_some_and(|c| c.hashes.main.is_some()),
-        "changed_at": codes.map(|c| crate::store::rfc3339_micros(c.changed_at)),
-        "locked_until": codes.and_then(|c| c.locked_at(now)).map(crate::store::rfc3339_micros),
-    })
 }
 
 /// `PUT /api/sites/{account}` (admin): adds or replaces a site; the body is a `[[site]]`

@@ -70,6 +70,17 @@ pub struct SiteCodes {
 }
 
 impl SiteCodes {
+    /// What operators (and `vakt site show`) see of a site's codes: whether each is set, when
+    /// they changed, the lock; never a hash.
+    pub fn status(codes: Option<&Self>, now: i64) -> serde_json::Value {
+        serde_json::json!({
+            "revoke_code_set": codes.is_some_and(|c| c.hashes.revoke.is_some()),
+            "main_code_set": codes.is_some_and(|c| c.hashes.main.is_some()),
+            "changed_at": codes.map(|c| rfc3339_micros(c.changed_at)),
+            "locked_until": codes.and_then(|c| c.locked_at(now)).map(rfc3339_micros),
+        })
+    }
+
     /// Locked at `now`?
     pub fn locked_at(&self, now: i64) -> Option<i64> {
         self.locked_until.filter(|&until| until > now)
