@@ -87,6 +87,23 @@ fn error(status: StatusCode, reason: String) -> Response {
     (status, Json(json!({ "error": reason }))).into_response()
 }
 
+/// 503 with the database's error.
+fn db_error(e: &anyhow::Error) -> Response {
+    error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e:#}"))
+}
+
+/// `before`: an id to page back from (`what` names the kind of id in the reason).
+fn before_id(q: &HashMap<String, String>, what: &str) -> Result<Option<i64>, Box<Response>> {
+    match q.get("before").map(|v| v.parse::<i64>()) {
+        None => Ok(None),
+        Some(Ok(id)) => Ok(Some(id)),
+        Some(Err(_)) => Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            format!("before must be {what} id"),
+        ))),
+    }
+}
+
 async fn health(State(s): Shared) -> Response {
     match s.db.ping().await {
         Ok(()) => Json(json!({ "status": "ok", "database": s.db.backend() })).into_response(),
@@ -199,10 +216,9 @@ async fn events(
             )
         }
     };
-    let before_id = match q.get("before").map(|v| v.parse::<i64>()) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "before must be an event id".into()),
+    let before_id = match before_id(&q, "an event") {
+        Ok(b) => b,
+        Err(r) => return *r,
     };
     let query = EventQuery {
         account: q.get("account").cloned(),
@@ -212,7 +228,7 @@ async fn events(
     };
     match s.db.events(&query).await {
         Ok(events) => Json(json!({ "events": events })).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e:#}")),
+        Err(e) => db_error(&e),
     }
 }
 
@@ -234,7 +250,7 @@ async fn sites(
                 .collect();
             Json(json!({ "sites": sites })).into_response()
         }
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e:#}")),
+        Err(e) => db_error(&e),
     }
 }
 
@@ -244,9 +260,7 @@ async fn site(State(s): Shared, _op: Operator, Path(account): Path<String>) -> R
             Ok(site) => {
                 let state = match s.db.site_state(&account).await {
                     Ok(st) => st,
-                    Err(e) => {
-                        return error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e:#}"))
-                    }
+                    Err(e) => return db_error(&e),
                 };
                 let open = s.db.alarms(AlarmFilter::Open, Some(&account), MAX_LIMIT);
                 let (open, supervision, codes) = match (
@@ -255,9 +269,7 @@ async fn site(State(s): Shared, _op: Operator, Path(account): Path<String>) -> R
                     s.db.site_codes(&account).await,
                 ) {
                     (Ok(a), Ok(sup), Ok(codes)) => (a, sup, codes),
-                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                        return error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e:#}"))
-                    }
+                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return db_error(&e),
                 };
                 let mut v = site.to_json();
                 v["partitions"] = partitions_json(&state);
@@ -278,7 +290,7 @@ async fn site(State(s): Shared, _op: Operator, Path(account): Path<String>) -> R
             StatusCode::NOT_FOUND,
             format!("no site with account {account}"),
         ),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e:#}")),
+        Err(e) => db_error(&e),
     }
 }
 
@@ -304,7 +316,7 @@ async fn alarms(
         .await
     {
         Ok(list) => Json(json!({ "alarms": list })).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e:#}")),
+        Err(e) => db_error(&e),
     }
 }
 
@@ -329,7 +341,7 @@ async fn alarm(State(s): Shared, _op: Operator, Path(id): Path<String>) -> Respo
             Json(v).into_response()
         }
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no alarm {id}")),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e:#}")),
+        Err(e) => db_error(&e),
     }
 }
 
@@ -370,7 +382,7 @@ fn action_answer(r: anyhow::Result<Result<crate::store::Alarm, ActionError>>, id
         Ok(Ok(alarm)) => Json(json!(alarm)).into_response(),
         Ok(Err(ActionError::NotFound)) => error(StatusCode::NOT_FOUND, format!("no alarm {id}")),
         Ok(Err(ActionError::Conflict(reason))) => error(StatusCode::CONFLICT, reason),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e:#}")),
+        Err(e) => db_error(&e),
     }
 }
 

@@ -49,6 +49,7 @@ macro_rules! on_pool {
     };
 }
 
+#[macro_use]
 mod access;
 pub use access::{
     AttemptResult, AuditQuery, AuditRow, CodeAttempt, CodePolicy, Contact, OperatorInfo, SiteCodes,

@@ -15,7 +15,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::auth::Admin;
-use super::{alarm_id, body_object, error, limit, text_field, Shared};
+use super::{alarm_id, before_id, body_object, db_error, error, limit, text_field, Shared};
 use crate::auth::{check_name, new_token, token_hash, Operator, Role};
 use crate::clock::unix_micros;
 use crate::codes::{self, Hashes, Level};
@@ -23,10 +23,6 @@ use crate::site::SiteSpec;
 use crate::store::{AuditQuery, CodeAttempt, CodePolicy, Contact, SiteCodes};
 
 type Refusal = Box<Response>;
-
-fn db_error(e: &anyhow::Error) -> Response {
-    error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e:#}"))
-}
 
 fn policy(s: &super::AppState) -> CodePolicy {
     let c = &s.codes;
@@ -52,8 +48,8 @@ fn locked(account: &str, until: i64) -> Response {
         .into_response()
 }
 
-/// The site's codes, or the answer when the site is unknown or has none.
-async fn codes_of(s: &super::AppState, account: &str) -> Result<SiteCodes, Refusal> {
+/// A known site's codes (`None` when none are set), or 404 for an unknown site.
+async fn stored_codes(s: &super::AppState, account: &str) -> Result<Option<SiteCodes>, Refusal> {
     match s.db.site(account).await {
         Ok(Some(_)) => {}
         Ok(None) => {
@@ -65,13 +61,19 @@ async fn codes_of(s: &super::AppState, account: &str) -> Result<SiteCodes, Refus
         Err(e) => return Err(Box::new(db_error(&e))),
     }
     match s.db.site_codes(account).await {
-        Ok(Some(c)) if c.hashes.any() => Ok(c),
-        Ok(_) => Err(Box::new(error(
-            StatusCode::CONFLICT,
-            format!("site {account} has no codes set (vakt site set-codes, or PUT /api/sites/{account}/codes)"),
-        ))),
+        Ok(c) => Ok(c.filter(|c| c.hashes.any())),
         Err(e) => Err(Box::new(db_error(&e))),
     }
+}
+
+/// The site's codes, or the answer when the site is unknown or has none.
+async fn codes_of(s: &super::AppState, account: &str) -> Result<SiteCodes, Refusal> {
+    stored_codes(s, account).await?.ok_or_else(|| {
+        Box::new(error(
+            StatusCode::CONFLICT,
+            format!("site {account} has no codes set (vakt site set-codes, or PUT /api/sites/{account}/codes)"),
+        ))
+    })
 }
 
 /// The `code` field of a body.
@@ -245,30 +247,18 @@ pub(super) async fn revoke(
 }
 
 /// The changes that need a code verified by this operator within `[codes] verified_for_secs`
-/// (after the codes last changed). A site without codes yet is set up by an admin.
+/// (after the codes last changed). A site without codes yet is set up by an admin. Answers the
+/// site's stored hashes (none set: empty).
 async fn require_verified(
     s: &super::AppState,
     op: &Operator,
     account: &str,
     need: Level,
-) -> Result<(), Refusal> {
-    let codes = match s.db.site(account).await {
-        Ok(Some(_)) => s.db.site_codes(account).await,
-        Ok(None) => {
-            return Err(Box::new(error(
-                StatusCode::NOT_FOUND,
-                format!("no site with account {account}"),
-            )))
-        }
-        Err(e) => Err(e),
-    };
-    let codes = match codes {
-        Ok(c) => c.filter(|c| c.hashes.any()),
-        Err(e) => return Err(Box::new(db_error(&e))),
-    };
+) -> Result<Hashes, Refusal> {
+    let codes = stored_codes(s, account).await?;
     let Some(codes) = codes else {
         return if op.role == Role::Admin {
-            Ok(())
+            Ok(Hashes::default())
         } else {
             Err(Box::new(error(
                 StatusCode::FORBIDDEN,
@@ -280,7 +270,7 @@ async fn require_verified(
     let window = i64::try_from(s.codes.verified_for_secs).unwrap_or(0) * 1_000_000;
     let since = (now - window).max(codes.changed_at);
     match s.db.verified_level(&op.name, account, since).await {
-        Ok(level) if level >= need => Ok(()),
+        Ok(level) if level >= need => Ok(codes.hashes),
         Ok(_) => Err(Box::new(error(
             StatusCode::FORBIDDEN,
             format!(
@@ -304,15 +294,8 @@ pub(super) async fn contacts(
     _op: Operator,
     Path(account): Path<String>,
 ) -> Response {
-    match s.db.site(&account).await {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return error(
-                StatusCode::NOT_FOUND,
-                format!("no site with account {account}"),
-            )
-        }
-        Err(e) => return db_error(&e),
+    if let Err(r) = stored_codes(&s, &account).await {
+        return *r;
     }
     match s.db.contacts(&account).await {
         Ok(list) => {
@@ -431,13 +414,8 @@ pub(super) async fn put_codes(
             }
             _ => {}
         }
-        require_verified(&s, &op, &account, Level::Main).await?;
+        let stored = require_verified(&s, &op, &account, Level::Main).await?;
         // A new code equal to the other, unchanged one would blur the two levels.
-        let stored =
-            s.db.site_codes(&account)
-                .await
-                .map_err(|e| Box::new(db_error(&e)))?;
-        let stored = stored.map(|c| c.hashes).unwrap_or_default();
         let other = match (&revoke, &main) {
             (Some(r), None) => Some((
                 r.clone(),
@@ -474,12 +452,12 @@ pub(super) async fn put_codes(
         s.db.set_codes(&account, &hashes, &op.name, unix_micros())
             .await
             .map_err(|e| Box::new(db_error(&e)))?;
-        let now =
+        let codes =
             s.db.site_codes(&account)
                 .await
                 .map_err(|e| Box::new(db_error(&e)))?;
         Ok(Json(
-            json!({ "account": account, "codes": SiteCodes::status(now.as_ref(), unix_micros()) }),
+            json!({ "account": account, "codes": SiteCodes::status(codes.as_ref(), unix_micros()) }),
         )
         .into_response())
     };
@@ -659,10 +637,9 @@ pub(super) async fn audit(
         Ok(l) => l,
         Err(r) => return *r,
     };
-    let before_id = match q.get("before").map(|v| v.parse::<i64>()) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "before must be an audit id".into()),
+    let before_id = match before_id(&q, "an audit") {
+        Ok(b) => b,
+        Err(r) => return *r,
     };
     let query = AuditQuery {
         account: q.get("account").cloned(),

@@ -14,7 +14,7 @@ pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit (at, actor, action, acc
 /// the higher-ranked bounds such a function needs make the futures that call it lose `Send`).
 macro_rules! audit {
     ($conn:expr, $now:expr, $actor:expr, $action:expr, $account:expr, $alarm:expr, $outcome:expr, $detail:expr) => {
-        sqlx::query(INSERT_AUDIT)
+        sqlx::query(super::access::INSERT_AUDIT)
             .bind::<i64>($now)
             .bind::<&str>($actor)
             .bind::<&str>($action)

@@ -415,16 +415,7 @@ impl Db {
                     ("revoke", level.name())
                 }
             };
-            sqlx::query(super::access::INSERT_AUDIT)
-                .bind(now)
-                .bind(operator)
-                .bind(verb)
-                .bind(&account)
-                .bind(id)
-                .bind(outcome)
-                .bind(None::<String>)
-                .execute(&mut *tx)
-                .await?;
+            audit!(&mut *tx, now, operator, verb, Some(&account), Some(id), outcome, None)?;
             tx.commit().await?;
             Ok(Ok(()))
         }

@@ -158,21 +158,20 @@ macro_rules! in_tx_fns {
                 let mut changes = sqlx::QueryBuilder::new(
                     "INSERT INTO alarm_changes (alarm_id, at, change, actor, detail) ",
                 );
-                let by_account: HashMap<&str, (&alarm::Trigger, &alarm::Trigger)> =
-                    chunk.iter().map(|(a, f, t)| (a.as_str(), (*f, *t))).collect();
-                let mut rows = Vec::with_capacity(ids.len());
-                for (id, account) in &ids {
-                    let Some((&account, &(first, top))) =
-                        by_account.get_key_value(account.as_str())
-                    else {
+                // RETURNING does not promise the VALUES order; a site opens at most one alarm
+                // per batch, so the account says which row is whose.
+                let ids: HashMap<String, i64> = ids.into_iter().map(|(id, a)| (a, id)).collect();
+                let mut rows = Vec::with_capacity(chunk.len());
+                for &(account, first, top) in chunk {
+                    let Some(&id) = ids.get(account) else {
                         continue;
                     };
-                    new_ids.insert(account, *id);
-                    rows.push((*id, first.at, top.category.name()));
+                    new_ids.insert(account, id);
+                    rows.push((id, first.at, top.category.name()));
                     cache.open.insert(
-                        account.to_owned(),
+                        account.clone(),
                         Some(OpenAlarm {
-                            id: *id,
+                            id,
                             priority: top.category.priority(),
                             opened_at: first.at,
                         }),
