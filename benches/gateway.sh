@@ -7,9 +7,15 @@
 # Environment: VAKT_BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432/test; a fresh
 # database is created and dropped), VAKT_BENCH_SCALE (connections for the scale run; default
 # 100000, capped by the open-file limit), VAKT_BENCH_PYSIA (a python with pysiaalarm; default:
-# a virtualenv made in target/bench-venv). Not part of `cargo test`: it takes minutes and wants
-# a quiet machine. Both processes share both cores (no pinning); the table gives each one's
-# CPU seconds.
+# a virtualenv made in target/bench-venv), VAKT_BENCH_WRITER_CPU and VAKT_BENCH_LOAD_CPU (see
+# below). Not part of `cargo test`: it takes minutes and wants a quiet machine.
+#
+# How the cores are split (on a machine with two or more CPUs; the table gives each process's
+# CPU seconds): vakt runs with `writer_cpu` = the last CPU, so its writer (and SQLite
+# connection) has that CPU and vakt's connection threads the others; vakt-load is pinned with
+# taskset to the first CPU, beside vakt's connection threads. pysiaalarm (one thread) is pinned
+# to the last CPU, so it too has a core to itself with vakt-load on the other. PostgreSQL's
+# processes are not pinned. VAKT_BENCH_WRITER_CPU=none VAKT_BENCH_LOAD_CPU=none: no pinning.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -24,6 +30,14 @@ accounts=1000
 key_ascii=0123456789abcdef
 key_hex=30313233343536373839616263646566
 trap 'pkill -P $$ || true; rm -rf "$work"' EXIT
+cpus=$(nproc)
+writer_cpu=${VAKT_BENCH_WRITER_CPU:-$([ "$cpus" -ge 2 ] && echo $((cpus - 1)) || echo none)}
+load_cpu=${VAKT_BENCH_LOAD_CPU:-$([ "$cpus" -ge 2 ] && echo 0 || echo none)}
+pin_load=()
+[ "$load_cpu" = none ] || pin_load=(taskset -c "$load_cpu")
+pin_receiver=()
+[ "$writer_cpu" = none ] || pin_receiver=(taskset -c "$writer_cpu")
+echo "== $cpus CPUs: vakt writer_cpu = $writer_cpu, vakt-load on CPU $load_cpu" >&2
 
 config() { # DB_URL PORT HTTP_PORT
   cat <<EOF
@@ -33,6 +47,7 @@ url = "$1"
 bind = "127.0.0.1:$3"
 [receiver]
 max_connections = 200000
+$([ "$writer_cpu" = none ] || echo "writer_cpu = $writer_cpu")
 [[listener]]
 kind = "tcp"
 bind = "127.0.0.1:$2"
@@ -52,7 +67,7 @@ stop() { kill -TERM "$1"; wait "$1" 2>/dev/null || true; }
 
 run() { # LABEL PID ARGS...
   local label=$1 pid=$2; shift 2
-  "$load" --json --label "$label" --pid "$pid" "$@" | tee -a "$results" > /dev/null
+  "${pin_load[@]}" "$load" --json --label "$label" --pid "$pid" "$@" | tee -a "$results" > /dev/null
 }
 
 burst=(-c 1000 -a $accounts -w 1 -d "$secs")
@@ -113,7 +128,7 @@ if [ -z "$py" ]; then
 fi
 for mode in plain aes; do
   if [ $mode = plain ]; then args=(); pkey=(); else args=(--key-hex $key_hex); pkey=($key_ascii); fi
-  "$py" benches/pysia_server.py 17600 100000 $accounts "${pkey[@]}" > "$work/pysia.out" 2>&1 &
+  "${pin_receiver[@]}" "$py" benches/pysia_server.py 17600 100000 $accounts "${pkey[@]}" > "$work/pysia.out" 2>&1 &
   PPID_=$!
   for _ in $(seq 1 100); do grep -q ready "$work/pysia.out" 2>/dev/null && break; sleep 0.1; done
   for i in $(seq 1 "$repeat"); do

@@ -7,7 +7,9 @@
 #   benches/latency.sh [RUNS] [RATE]    (default 3 runs, 10000 events/s)
 #
 # Environment: VAKT_BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432/test; a fresh
-# database is created and dropped for each run).
+# database is created and dropped for each run), VAKT_BENCH_WRITER_CPU and VAKT_BENCH_LOAD_CPU:
+# the CPU split of gateway.sh (default: vakt's writer on the last CPU, vakt-load on the first;
+# `none` for no pinning).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -18,9 +20,17 @@ vakt=$PWD/target/release/vakt
 load=$PWD/target/release/vakt-load
 work=$(mktemp -d /tmp/vakt-latency.XXXXXX)
 trap 'pkill -P $$ || true; rm -rf "$work"' EXIT
+cpus=$(nproc)
+writer_cpu=${VAKT_BENCH_WRITER_CPU:-$([ "$cpus" -ge 2 ] && echo $((cpus - 1)) || echo none)}
+load_cpu=${VAKT_BENCH_LOAD_CPU:-$([ "$cpus" -ge 2 ] && echo 0 || echo none)}
+pin_load=()
+[ "$load_cpu" = none ] || pin_load=(taskset -c "$load_cpu")
+echo "$cpus CPUs: vakt writer_cpu = $writer_cpu, vakt-load on CPU $load_cpu" >&2
 
 config() { # DB_URL
-  printf '[database]\nurl = "%s"\n[http]\nbind = "127.0.0.1:17580"\n[receiver]\nmax_connections = 200000\n[[listener]]\nkind = "tcp"\nbind = "127.0.0.1:17500"\n' "$1"
+  printf '[database]\nurl = "%s"\n[http]\nbind = "127.0.0.1:17580"\n[receiver]\nmax_connections = 200000\n' "$1"
+  [ "$writer_cpu" = none ] || echo "writer_cpu = $writer_cpu"
+  printf '[[listener]]\nkind = "tcp"\nbind = "127.0.0.1:17500"\n'
   "$load" --print-sites --accounts 1000
 }
 
@@ -40,7 +50,7 @@ one() { # DB_URL LABEL
   RUST_LOG=warn "$vakt" serve --config "$work/vakt.toml" > "$work/out" 2> "$work/err" &
   local pid=$!
   for _ in $(seq 1 100); do grep -q ready "$work/out" 2>/dev/null && break; sleep 0.1; done
-  "$load" --json --label "$2" --target 127.0.0.1:17500 -c 1000 -a 1000 --rate "$rate" -d 10 \
+  "${pin_load[@]}" "$load" --json --label "$2" --target 127.0.0.1:17500 -c 1000 -a 1000 --rate "$rate" -d 10 \
     > "$work/run.json"
   curl -s http://127.0.0.1:17580/metrics \
     | grep -E '^vakt_commit_(seconds|batch_frames)_(sum|count)' > "$work/metrics.txt"

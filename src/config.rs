@@ -176,6 +176,9 @@ pub struct ReceiverConfig {
     pub queue_capacity: usize,
     /// Most frames the writer commits in one transaction.
     pub max_batch: usize,
+    /// Run the writer (and its SQLite connection) on this CPU and vakt's other threads on the
+    /// remaining ones (see `cpu.rs`); unset: the scheduler places every thread.
+    pub writer_cpu: Option<usize>,
     /// Open TCP connections (and UDP datagrams in flight) per listener.
     pub max_connections: usize,
     /// Longest frame (LF to CR) accepted; longer ones are dropped unanswered.
@@ -199,6 +202,7 @@ impl Default for ReceiverConfig {
             dedup_capacity: 4_000_000,
             queue_capacity: 8192,
             max_batch: 512,
+            writer_cpu: None,
             max_connections: 4096,
             max_frame_bytes: vakt_protocol::dc09::MAX_FRAME,
             idle_timeout_secs: 300,

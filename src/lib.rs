@@ -11,6 +11,7 @@
 //! - [`output`] — automation outputs (Sur-Gard) fed from the event log.
 //! - [`pipeline`] — one frame: site lookup, the protocol decision, store, answer.
 //! - [`writer`] — group commit: frames of all connections committed in batches.
+//! - [`cpu`] — a CPU of its own for the writer.
 //! - [`dedup`] — frame identities and the duplicate window.
 //! - [`store`] — SQLite and PostgreSQL behind one set of queries; migrations.
 //! - [`site`], [`site_cache`] — sites (accounts) and their cached lookup.
@@ -29,6 +30,7 @@ pub mod auth;
 pub mod clock;
 pub mod codes;
 pub mod config;
+pub mod cpu;
 pub mod decode;
 pub mod dedup;
 pub mod escape;

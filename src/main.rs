@@ -202,6 +202,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => {
             let config = Config::load(&args.config)?;
             vakt::logging::init();
+            if let Some(cpu) = config.receiver.writer_cpu {
+                // Before the runtime starts, so that every thread it starts inherits the mask.
+                let rest = vakt::cpu::keep_off(cpu).context("[receiver] writer_cpu")?;
+                tracing::info!(writer_cpu = cpu, other_cpus = ?rest, "writer on a CPU of its own");
+            }
             runtime()?.block_on(vakt::serve::serve(config))
         }
         Command::Site(args) => runtime()?.block_on(run_site(args)),

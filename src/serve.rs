@@ -73,6 +73,7 @@ pub async fn serve(config: Config) -> Result<()> {
         WriterConfig {
             queue_capacity: r.queue_capacity,
             max_batch: r.max_batch,
+            cpu: r.writer_cpu,
             duplicate_window: Duration::from_secs(u64::from(r.duplicate_window_secs)),
             dedup_capacity: r.dedup_capacity,
             alarm_join_window: Duration::from_secs(config.alarms.join_window_secs),

@@ -13,7 +13,7 @@ use serde::Serialize;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, PgPool, QueryBuilder, Row, SqlitePool};
+use sqlx::{ConnectOptions, Connection, PgPool, QueryBuilder, Row, SqlitePool};
 
 use crate::dedup::Key;
 use crate::site::{KeyForm, Quirk, SiteSpec};
@@ -28,9 +28,10 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// A connection to the configured database.
 #[derive(Debug, Clone)]
 pub enum Db {
-    /// Embedded SQLite: a small pool for writes, another pool for reads.
+    /// Embedded SQLite: a connection for other writes, a pool for reads; the writer opens its
+    /// own connection (with the write pool's options).
     Sqlite {
-        /// Writes (group commit, site changes).
+        /// Writes other than the writer's (site changes, operators, audit).
         write: SqlitePool,
         /// Reads (API, site lookups).
         read: SqlitePool,
@@ -382,18 +383,36 @@ pub struct Committed {
 }
 
 /// The writer's own connection, held across batches (taking one from the pool for every
-/// batch costs a round of pool bookkeeping that a hot writer notices).
+/// batch costs a round of pool bookkeeping that a hot writer notices). On SQLite it is opened
+/// by the writer thread itself, outside the pool, so that the connection's worker thread
+/// starts on the writer's CPU (`[receiver] writer_cpu`).
 #[derive(Debug)]
 pub enum WriteConn {
-    Sqlite(PoolConnection<sqlx::Sqlite>),
+    Sqlite(sqlx::SqliteConnection),
     Postgres(PoolConnection<sqlx::Postgres>),
+}
+
+impl WriteConn {
+    /// Closes the connection when the writer is done (SQLite: also ends its worker thread).
+    pub async fn close(self) {
+        match self {
+            Self::Sqlite(c) => {
+                if let Err(e) = c.close().await {
+                    tracing::warn!(error = %e, "closing the writer's connection");
+                }
+            }
+            Self::Postgres(c) => drop(c),
+        }
+    }
 }
 
 impl Db {
     /// A connection for the writer.
     pub async fn writer_conn(&self) -> Result<WriteConn, sqlx::Error> {
         Ok(match self {
-            Self::Sqlite { write, .. } => WriteConn::Sqlite(write.acquire().await?),
+            Self::Sqlite { write, .. } => {
+                WriteConn::Sqlite(write.connect_options().connect().await?)
+            }
             Self::Postgres(p) => WriteConn::Postgres(p.acquire().await?),
         })
     }
@@ -415,9 +434,9 @@ impl Db {
                 // Checkpoints run beside the writer (see `checkpoint`), not inside its commits;
                 // this bound only applies if that task falls far behind.
                 .pragma("wal_autocheckpoint", "50000");
-            // Two: one held by the writer, one for other writes (site changes).
+            // One for writes other than the writer's (which opens its own, `writer_conn`).
             let write = SqlitePoolOptions::new()
-                .max_connections(2)
+                .max_connections(1)
                 .connect_with(opts.clone())
                 .await
                 .with_context(|| format!("opening {url}"))?;

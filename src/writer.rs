@@ -81,6 +81,8 @@ impl WriterHandle {
 pub struct WriterConfig {
     pub queue_capacity: usize,
     pub max_batch: usize,
+    /// Run on this CPU (the process's other threads have been kept off it).
+    pub cpu: Option<usize>,
     pub duplicate_window: Duration,
     /// Most frame identities kept in memory for the duplicate check.
     pub dedup_capacity: usize,
@@ -107,6 +109,12 @@ pub fn spawn(db: Db, cfg: WriterConfig) -> std::io::Result<(WriterHandle, onesho
     std::thread::Builder::new()
         .name("vakt-writer".into())
         .spawn(move || {
+            if let Some(cpu) = cfg.cpu {
+                // First, so that the SQLite connection the writer opens runs here too.
+                if let Err(e) = crate::cpu::pin_here(cpu) {
+                    warn!(error = %e, "the writer stays on the scheduler's CPUs");
+                }
+            }
             runtime.block_on(run(db, cfg, rx, noted));
             let _ = done_tx.send(());
         })?;
@@ -314,6 +322,9 @@ async fn run(db: Db, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>, noted: Arc<
                 warn!(error = %e, "pruning old duplicate keys failed; will retry");
             }
         }
+    }
+    if let Some(c) = conn {
+        c.close().await;
     }
     gauge!("vakt_queue_depth").set(0.0);
 }

@@ -24,6 +24,7 @@ on_both_databases!(
     http_api,
     site_cli,
     connection_limits,
+    writer_cpu,
 );
 
 const NO_ANSWER_WAIT: Duration = Duration::from_millis(1500);
@@ -961,5 +962,104 @@ async fn connection_limits(backend: Backend) {
     assert!(
         m.contains(r#"vakt_framing_errors_total{transport="tcp",reason="oversize"} 1"#),
         "{m}"
+    );
+}
+
+/// The CPUs in a `Cpus_allowed_list` line ("0-1,3").
+fn cpu_list(s: &str) -> Vec<usize> {
+    s.trim()
+        .split(',')
+        .flat_map(|part| match part.split_once('-') {
+            Some((a, b)) => (a.parse().unwrap()..=b.parse().unwrap()).collect::<Vec<usize>>(),
+            None => vec![part.parse().unwrap()],
+        })
+        .collect()
+}
+
+/// Each thread of `pid`: its name and the CPUs it may run on.
+fn threads(pid: u32) -> Vec<(String, Vec<usize>)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|t| {
+            let dir = t.unwrap().path();
+            let name = std::fs::read_to_string(dir.join("comm")).unwrap();
+            let status = std::fs::read_to_string(dir.join("status")).unwrap();
+            let allowed = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .map(cpu_list)
+                .unwrap();
+            (name.trim().to_owned(), allowed)
+        })
+        .collect()
+}
+
+/// `[receiver] writer_cpu`: the writer thread (and on SQLite the connection it opens) runs on
+/// that CPU alone, every other thread of vakt on the rest; frames are stored and answered as
+/// ever. A CPU the process may not use stops the start with the reason.
+async fn writer_cpu(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let cpus = cpu_list(
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap(),
+    );
+    assert!(cpus.len() >= 2, "this test needs two CPUs, has {cpus:?}");
+    let cpu = *cpus.last().unwrap();
+    let config =
+        base_config(&db.url).replace("[receiver]\n", &format!("[receiver]\nwriter_cpu = {cpu}\n"));
+    let gw = Gateway::start(&db.scratch.0, &config);
+    for i in 1..=5 {
+        let f = frame(
+            TokenKind::AdmCid,
+            &format!("{i:04}"),
+            PLAIN,
+            &format!("#1234|1131 01 {i:03}"),
+        );
+        assert!(ask_once(gw.tcp, &f).await.is_some());
+    }
+    assert_eq!(gw.events(PLAIN).await.len(), 5);
+    let threads = threads(gw.pid());
+    let on_writer_cpu: Vec<&str> = threads
+        .iter()
+        .filter(|(_, allowed)| allowed.as_slice() == [cpu])
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert!(on_writer_cpu.contains(&"vakt-writer"), "{threads:?}");
+    if backend == Backend::Sqlite {
+        assert!(on_writer_cpu.contains(&"sqlx-sqlite-wor"), "{threads:?}");
+    }
+    for (name, allowed) in &threads {
+        if allowed.as_slice() != [cpu] {
+            assert!(
+                !allowed.contains(&cpu),
+                "{name} may run on the writer's CPU: {threads:?}"
+            );
+        }
+    }
+    assert!(
+        threads.iter().any(|(name, _)| name == "tokio-rt-worker"),
+        "{threads:?}"
+    );
+    drop(gw);
+
+    // A CPU this process may not use: vakt does not start, and says why.
+    let bad = base_config(&db.url).replace("[receiver]\n", "[receiver]\nwriter_cpu = 100000\n");
+    let path = db.scratch.0.join("bad-cpu.toml");
+    std::fs::write(&path, bad).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vakt"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("writer_cpu = 100000, but this process may only use CPUs"),
+        "{err}"
     );
 }
