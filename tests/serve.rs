@@ -133,8 +133,13 @@ async fn answers_and_stores(backend: Backend) {
     assert_eq!(e[2]["listener"], "tcp");
     assert_eq!(e[2]["outcome"], "ack");
     assert!(e[2]["raw"].as_str().unwrap().contains("1131 01 015"));
-    let sia: Vec<_> = e[..2].iter().map(|x| x["code"].as_str().unwrap()).collect();
-    assert!(sia.contains(&"BA") && sia.contains(&"FA"), "{sia:?}");
+    // A frame's events get ascending ids in the frame's order (newest first: FA, then BA).
+    let sia: Vec<_> = e[..2]
+        .iter()
+        .map(|x| (x["code"].as_str().unwrap(), x["seq_in_frame"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(sia, [("FA", 1), ("BA", 0)]);
+    assert!(e[0]["id"].as_i64() > e[1]["id"].as_i64());
     assert_eq!(e[0]["frame_ref"], e[1]["frame_ref"]);
     assert_eq!(e[0]["receiver"], "0A1");
     assert_eq!(e[0]["prefix"], "000");
