@@ -5,7 +5,9 @@
 #   benches/ab_burst.sh A_BIN B_BIN [RUNS] [ZONES]
 #
 # With VAKT_AB_POSTGRES=postgres://user@host/admin_db each run gets a fresh PostgreSQL database
-# created (and dropped) through that URL instead of a fresh SQLite file.
+# created (and dropped) through that URL instead of a fresh SQLite file. With
+# VAKT_AB_WRITER_CPU=N both binaries run with `writer_cpu = N` and vakt-load is pinned to
+# VAKT_AB_LOAD_CPU (default 0), the split of gateway.sh.
 # e.g. the site-state cost: build the commit before it into another target dir
 #   git worktree add /tmp/prev 6895c6c && (cd /tmp/prev && CARGO_TARGET_DIR=/tmp/prev-target cargo build --release --bins)
 #   benches/ab_burst.sh /tmp/prev-target/release/vakt target/release/vakt 3 32
@@ -14,6 +16,8 @@ cd "$(dirname "$0")/.."
 a=$1 b=$2 runs=${3:-3} zones=${4:-1000}
 cargo build --release -q --bin vakt-load
 load=$PWD/target/release/vakt-load
+pin=()
+[ -z "${VAKT_AB_WRITER_CPU:-}" ] || pin=(taskset -c "${VAKT_AB_LOAD_CPU:-0}")
 run_one() { # BIN LABEL
   local work pid
   work=$(mktemp -d /tmp/vakt-ab.XXXXXX)
@@ -25,13 +29,15 @@ run_one() { # BIN LABEL
   fi
   {
     printf '[database]\nurl = "%s"\n[http]\nbind = "127.0.0.1:17683"\n' "$url"
-    printf '[receiver]\nmax_connections = 20000\n[[listener]]\nkind = "tcp"\nbind = "127.0.0.1:17503"\n'
+    printf '[receiver]\nmax_connections = 20000\n'
+    [ -z "${VAKT_AB_WRITER_CPU:-}" ] || echo "writer_cpu = $VAKT_AB_WRITER_CPU"
+    printf '[[listener]]\nkind = "tcp"\nbind = "127.0.0.1:17503"\n'
     "$load" --print-sites --accounts 1000
   } > "$work/v.toml"
   RUST_LOG=warn "$1" serve --config "$work/v.toml" > "$work/out" 2> "$work/err" &
   pid=$!
   for _ in $(seq 1 100); do grep -q ready "$work/out" 2>/dev/null && break; sleep 0.1; done
-  echo "$2: $("$load" --target 127.0.0.1:17503 -c 1000 -a 1000 -w 1 -d 10 --zones "$zones" | grep 'acks/s')"
+  echo "$2: $("${pin[@]}" "$load" --target 127.0.0.1:17503 -c 1000 -a 1000 -w 1 -d 10 --zones "$zones" | grep 'acks/s')"
   kill -TERM "$pid"; wait "$pid" || true
   rm -rf "$work"
   if [ -n "$pgdb" ]; then psql "$VAKT_AB_POSTGRES" -qc "DROP DATABASE $pgdb WITH (FORCE)"; fi
