@@ -136,7 +136,12 @@ async fn answers_and_stores(backend: Backend) {
     // A frame's events get ascending ids in the frame's order (newest first: FA, then BA).
     let sia: Vec<_> = e[..2]
         .iter()
-        .map(|x| (x["code"].as_str().unwrap(), x["seq_in_frame"].as_i64().unwrap()))
+        .map(|x| {
+            (
+                x["code"].as_str().unwrap(),
+                x["seq_in_frame"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(sia, [("FA", 1), ("BA", 0)]);
     assert!(e[0]["id"].as_i64() > e[1]["id"].as_i64());
