@@ -825,9 +825,11 @@ impl Db {
                     .bind(dedup_cutoff_micros)
                     .fetch_all(&mut *tx)
                     .await?;
+                    let claimed: std::collections::HashSet<&[u8]> =
+                        claimed.iter().map(Vec::as_slice).collect();
                     for (i, (key, _)) in frames.iter().enumerate() {
                         if let Some(k) = key {
-                            fresh[i] = claimed.iter().any(|c| c.as_slice() == k.as_slice());
+                            fresh[i] = claimed.contains(k.as_slice());
                         }
                     }
                 }
