@@ -37,6 +37,8 @@ run_one() { # BIN LABEL
   RUST_LOG=warn "$1" serve --config "$work/v.toml" > "$work/out" 2> "$work/err" &
   pid=$!
   for _ in $(seq 1 100); do grep -q ready "$work/out" 2>/dev/null && break; sleep 0.1; done
+  # Never measure some other process on the port (a vakt left running, say).
+  grep -q ready "$work/out" || { echo "vakt did not start:" >&2; cat "$work/err" >&2; exit 1; }
   echo "$2: $("${pin[@]}" "$load" --target 127.0.0.1:17503 -c 1000 -a 1000 -w 1 -d 10 --zones "$zones" | grep 'acks/s')"
   kill -TERM "$pid"; wait "$pid" || true
   rm -rf "$work"

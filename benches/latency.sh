@@ -50,6 +50,8 @@ one() { # DB_URL LABEL
   RUST_LOG=warn "$vakt" serve --config "$work/vakt.toml" > "$work/out" 2> "$work/err" &
   local pid=$!
   for _ in $(seq 1 100); do grep -q ready "$work/out" 2>/dev/null && break; sleep 0.1; done
+  # Never measure some other process on the port (a vakt left running, say).
+  grep -q ready "$work/out" || { echo "vakt did not start:" >&2; cat "$work/err" >&2; exit 1; }
   "${pin_load[@]}" "$load" --json --label "$2" --target 127.0.0.1:17500 -c 1000 -a 1000 --rate "$rate" -d 10 \
     > "$work/run.json"
   curl -s http://127.0.0.1:17580/metrics \
