@@ -335,7 +335,10 @@ async fn run_site(args: SiteArgs) -> Result<()> {
             None => bail!("no site with account {account}"),
         },
         SiteCommand::Remove { account } => {
-            if !db.remove_site(&account).await? {
+            if !db
+                .remove_site(&account, "cli", vakt::clock::unix_micros())
+                .await?
+            {
                 bail!("no site with account {account}");
             }
             writeln!(out, "removed {}", account.to_ascii_uppercase())?;

@@ -1209,22 +1209,33 @@ impl Db {
         Ok(())
     }
 
-    /// Deletes a site; `false` if there was none. Its events stay.
-    pub async fn remove_site(&self, account: &str) -> Result<bool> {
-        let r = on_pool!(self, write, |p| {
+    /// Deletes a site with its supervision, codes and contacts, and audits it as `actor`, in
+    /// one transaction; `false` (and nothing changed) if there was none. Its events stay.
+    pub async fn remove_site(&self, account: &str, actor: &str, now: i64) -> Result<bool> {
+        let account = account.to_ascii_uppercase();
+        let removed = on_pool!(self, write, |p| async {
+            let mut tx = p.begin().await?;
             for table in ["supervision", "site_codes", "contacts"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE account = $1"))
-                    .bind(account.to_ascii_uppercase())
-                    .execute(p)
+                    .bind(&account)
+                    .execute(&mut *tx)
                     .await?;
             }
-            sqlx::query("DELETE FROM sites WHERE account = $1")
-                .bind(account.to_ascii_uppercase())
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-        Ok(r > 0)
+            let removed = sqlx::query("DELETE FROM sites WHERE account = $1")
+                .bind(&account)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
+            if removed {
+                let site = Some(account.as_str());
+                audit!(&mut *tx, now, actor, "site_remove", site, None, "ok", None)?;
+                tx.commit().await?;
+            }
+            Ok::<_, sqlx::Error>(removed)
+        }
+        .await)?;
+        Ok(removed)
     }
 
     /// One site.

@@ -531,23 +531,8 @@ pub(super) async fn delete_site(
     Path(account): Path<String>,
 ) -> Response {
     let account = account.to_ascii_uppercase();
-    match s.db.remove_site(&account).await {
-        Ok(true) => match s
-            .db
-            .audit(
-                unix_micros(),
-                &op.name,
-                "site_remove",
-                Some(&account),
-                None,
-                "ok",
-                None,
-            )
-            .await
-        {
-            Ok(()) => Json(json!({ "removed": account })).into_response(),
-            Err(e) => db_error(&e),
-        },
+    match s.db.remove_site(&account, &op.name, unix_micros()).await {
+        Ok(true) => Json(json!({ "removed": account })).into_response(),
         Ok(false) => error(
             StatusCode::NOT_FOUND,
             format!("no site with account {account}"),

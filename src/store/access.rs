@@ -14,7 +14,7 @@ pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit (at, actor, action, acc
 /// the higher-ranked bounds such a function needs make the futures that call it lose `Send`).
 macro_rules! audit {
     ($conn:expr, $now:expr, $actor:expr, $action:expr, $account:expr, $alarm:expr, $outcome:expr, $detail:expr) => {
-        sqlx::query(super::access::INSERT_AUDIT)
+        sqlx::query($crate::store::access::INSERT_AUDIT)
             .bind::<i64>($now)
             .bind::<&str>($actor)
             .bind::<&str>($action)
@@ -160,12 +160,11 @@ impl Db {
         actor: &str,
         now: i64,
     ) -> anyhow::Result<bool> {
-        Ok(on_pool!(self, write, |p| {
-            async {
+        Ok(on_pool!(self, write, |p| async {
             let mut tx = p.begin().await?;
             let added = sqlx::query(
-                "INSERT INTO operators (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (name) DO NOTHING",
+                "INSERT INTO operators (name, role, token_hash, created_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
             )
             .bind(name)
             .bind(role)
@@ -176,13 +175,22 @@ impl Db {
             .rows_affected()
                 > 0;
             if added {
-                audit!(&mut *tx, now, actor, "operator_add", None, None, "ok", Some(format!("{name} as {role}")))?;
+                let detail = Some(format!("{name} as {role}"));
+                audit!(
+                    &mut *tx,
+                    now,
+                    actor,
+                    "operator_add",
+                    None,
+                    None,
+                    "ok",
+                    detail
+                )?;
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(added)
         }
-        .await
-        })?)
+        .await)?)
     }
 
     /// Gives an operator a new token (the old one stops working); `false` when there is none.
