@@ -30,14 +30,7 @@ accounts=1000
 key_ascii=0123456789abcdef
 key_hex=30313233343536373839616263646566
 trap 'pkill -P $$ || true; rm -rf "$work"' EXIT
-cpus=$(nproc)
-writer_cpu=${VAKT_BENCH_WRITER_CPU:-$([ "$cpus" -ge 2 ] && echo $((cpus - 1)) || echo none)}
-load_cpu=${VAKT_BENCH_LOAD_CPU:-$([ "$cpus" -ge 2 ] && echo 0 || echo none)}
-pin_load=()
-[ "$load_cpu" = none ] || pin_load=(taskset -c "$load_cpu")
-pin_receiver=()
-[ "$writer_cpu" = none ] || pin_receiver=(taskset -c "$writer_cpu")
-echo "== $cpus CPUs: vakt writer_cpu = $writer_cpu, vakt-load on CPU $load_cpu" >&2
+source benches/cpu_split.sh
 
 config() { # DB_URL PORT HTTP_PORT
   cat <<EOF

@@ -20,12 +20,7 @@ vakt=$PWD/target/release/vakt
 load=$PWD/target/release/vakt-load
 work=$(mktemp -d /tmp/vakt-latency.XXXXXX)
 trap 'pkill -P $$ || true; rm -rf "$work"' EXIT
-cpus=$(nproc)
-writer_cpu=${VAKT_BENCH_WRITER_CPU:-$([ "$cpus" -ge 2 ] && echo $((cpus - 1)) || echo none)}
-load_cpu=${VAKT_BENCH_LOAD_CPU:-$([ "$cpus" -ge 2 ] && echo 0 || echo none)}
-pin_load=()
-[ "$load_cpu" = none ] || pin_load=(taskset -c "$load_cpu")
-echo "$cpus CPUs: vakt writer_cpu = $writer_cpu, vakt-load on CPU $load_cpu" >&2
+source benches/cpu_split.sh
 
 config() { # DB_URL
   printf '[database]\nurl = "%s"\n[http]\nbind = "127.0.0.1:17580"\n[receiver]\nmax_connections = 200000\n' "$1"

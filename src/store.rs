@@ -122,13 +122,10 @@ fn events_unnest_pg() -> &'static str {
             .enumerate()
             .map(|(i, t)| format!("${}::{t}[]", i + 1))
             .collect();
-        let names: Vec<String> = (1..=EVENT_COLUMN_COUNT).map(|i| format!("c{i}")).collect();
         format!(
-            "INSERT INTO events ({EVENT_COLUMNS}) SELECT {} FROM UNNEST({}) WITH ORDINALITY \
-             AS u({}, ord) ORDER BY ord",
-            names.join(", "),
-            arrays.join(", "),
-            names.join(", ")
+            "INSERT INTO events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM UNNEST({}) \
+             WITH ORDINALITY AS u({EVENT_COLUMNS}, ord) ORDER BY ord",
+            arrays.join(", ")
         )
     })
 }

@@ -564,21 +564,27 @@ async fn tcp_split_and_coalesced(backend: Backend) {
     assert_eq!(gw.events(PLAIN).await.len(), 6);
 }
 
-async fn restart_keeps_everything(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else {
-        return;
-    };
-    let config = base_config(&db.url);
-    let mut gw = Gateway::start(&db.scratch.0, &config);
-    for i in 1..=20 {
+/// Contact ID burglaries in zones 1..=n for `PLAIN`, each on a connection of its own and
+/// acknowledged.
+async fn send_burglaries(addr: std::net::SocketAddr, n: u32) {
+    for i in 1..=n {
         let f = frame(
             TokenKind::AdmCid,
             &format!("{i:04}"),
             PLAIN,
             &format!("#1234|1131 01 {i:03}"),
         );
-        assert!(ask_once(gw.tcp, &f).await.is_some());
+        assert!(ask_once(addr, &f).await.is_some());
     }
+}
+
+async fn restart_keeps_everything(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let config = base_config(&db.url);
+    let mut gw = Gateway::start(&db.scratch.0, &config);
+    send_burglaries(gw.tcp, 20).await;
     assert!(gw.signal("TERM").success());
     drop(gw);
     let gw = Gateway::start(&db.scratch.0, &config);
@@ -986,6 +992,16 @@ fn cpu_list(s: &str) -> Vec<usize> {
         .collect()
 }
 
+/// The CPUs a process or thread may run on, from its `status` file under /proc.
+fn allowed_cpus(status: &std::path::Path) -> Vec<usize> {
+    std::fs::read_to_string(status)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(cpu_list)
+        .unwrap()
+}
+
 /// Each thread of `pid`: its name and the CPUs it may run on.
 fn threads(pid: u32) -> Vec<(String, Vec<usize>)> {
     std::fs::read_dir(format!("/proc/{pid}/task"))
@@ -993,13 +1009,7 @@ fn threads(pid: u32) -> Vec<(String, Vec<usize>)> {
         .map(|t| {
             let dir = t.unwrap().path();
             let name = std::fs::read_to_string(dir.join("comm")).unwrap();
-            let status = std::fs::read_to_string(dir.join("status")).unwrap();
-            let allowed = status
-                .lines()
-                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-                .map(cpu_list)
-                .unwrap();
-            (name.trim().to_owned(), allowed)
+            (name.trim().to_owned(), allowed_cpus(&dir.join("status")))
         })
         .collect()
 }
@@ -1011,27 +1021,13 @@ async fn writer_cpu(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else {
         return;
     };
-    let cpus = cpu_list(
-        std::fs::read_to_string("/proc/self/status")
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-            .unwrap(),
-    );
+    let cpus = allowed_cpus("/proc/self/status".as_ref());
     assert!(cpus.len() >= 2, "this test needs two CPUs, has {cpus:?}");
     let cpu = *cpus.last().unwrap();
     let config =
         base_config(&db.url).replace("[receiver]\n", &format!("[receiver]\nwriter_cpu = {cpu}\n"));
     let gw = Gateway::start(&db.scratch.0, &config);
-    for i in 1..=5 {
-        let f = frame(
-            TokenKind::AdmCid,
-            &format!("{i:04}"),
-            PLAIN,
-            &format!("#1234|1131 01 {i:03}"),
-        );
-        assert!(ask_once(gw.tcp, &f).await.is_some());
-    }
+    send_burglaries(gw.tcp, 5).await;
     assert_eq!(gw.events(PLAIN).await.len(), 5);
     let threads = threads(gw.pid());
     let on_writer_cpu: Vec<&str> = threads
