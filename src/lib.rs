@@ -11,6 +11,7 @@
 //! - [`output`] — automation outputs (Sur-Gard) fed from the event log.
 //! - [`pipeline`] — one frame: site lookup, the protocol decision, store, answer.
 //! - [`writer`] — group commit: frames of all connections committed in batches.
+//! - [`wal_sync`] — SQLite: the WAL fsynced beside the writer, answers only after it.
 //! - [`cpu`] — a CPU of its own for the writer.
 //! - [`dedup`] — frame identities and the duplicate window.
 //! - [`store`] — SQLite and PostgreSQL behind one set of queries; migrations.
@@ -50,4 +51,5 @@ pub mod stream;
 pub mod supervision;
 pub mod tcp;
 pub mod udp;
+pub mod wal_sync;
 pub mod writer;

@@ -434,11 +434,16 @@ impl WriteConn {
 }
 
 impl Db {
-    /// A connection for the writer.
+    /// A connection for the writer. On SQLite it commits with `synchronous=NORMAL`: a commit
+    /// is durable only once the WAL file ([`Db::wal_path`]) has been fsynced, which the
+    /// writer's [`crate::wal_sync`] thread does before any answer goes out.
     pub async fn writer_conn(&self) -> Result<WriteConn, sqlx::Error> {
         Ok(match self {
             Self::Sqlite { write, .. } => {
-                WriteConn::Sqlite(write.connect_options().connect().await?)
+                let opts = (*write.connect_options())
+                    .clone()
+                    .synchronous(SqliteSynchronous::Normal);
+                WriteConn::Sqlite(opts.connect().await?)
             }
             Self::Postgres(p) => WriteConn::Postgres(p.acquire().await?),
         })
@@ -498,6 +503,23 @@ impl Db {
             anyhow::bail!("database url must start with sqlite: or postgres: (got {url:?})");
         };
         Ok(db)
+    }
+
+    /// SQLite: the WAL file the writer's commits must be fsynced through before they are
+    /// answered (see [`Db::writer_conn`]). PostgreSQL commits are durable when they return.
+    pub fn wal_path(&self) -> Option<std::path::PathBuf> {
+        match self {
+            Self::Sqlite { write, .. } => {
+                let mut p = write
+                    .connect_options()
+                    .get_filename()
+                    .as_os_str()
+                    .to_owned();
+                p.push("-wal");
+                Some(p.into())
+            }
+            Self::Postgres(_) => None,
+        }
     }
 
     /// `sqlite` or `postgres`.

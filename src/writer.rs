@@ -19,6 +19,7 @@ use crate::clock::unix_micros;
 use crate::dedup::{self, Key};
 use crate::store::{AlarmCache, CommitOptions, Db, EventRow, Upkeep, WriteConn};
 use crate::supervision::{Seen, SupervisionConfig};
+use crate::wal_sync::{Answer, WalSync};
 
 /// What the writer answers for one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +108,8 @@ pub fn spawn(db: Db, cfg: WriterConfig) -> std::io::Result<(WriterHandle, onesho
         .enable_all()
         .build()?;
     let noted = seen.clone();
+    // Started here, so it runs on this thread's CPUs rather than on the writer's own.
+    let sync = db.wal_path().map(WalSync::spawn).transpose()?;
     std::thread::Builder::new()
         .name("vakt-writer".into())
         .spawn(move || {
@@ -116,16 +119,49 @@ pub fn spawn(db: Db, cfg: WriterConfig) -> std::io::Result<(WriterHandle, onesho
                     warn!(error = %e, "the writer stays on the scheduler's CPUs");
                 }
             }
-            runtime.block_on(run(db, cfg, rx, noted));
+            let answers = Answers { sync };
+            runtime.block_on(run(db, cfg, rx, noted, &answers));
+            answers.finish();
             let _ = done_tx.send(());
         })?;
     Ok((WriterHandle { tx, seen }, done_rx))
 }
 
+/// Where a committed batch's answers go: straight to the connections when the commit is
+/// durable as it returns (PostgreSQL), through the WAL sync thread on SQLite.
+struct Answers {
+    sync: Option<WalSync>,
+}
+
+impl Answers {
+    fn deliver(&self, answers: Vec<Answer>) {
+        match &self.sync {
+            Some(s) => s.deliver(answers),
+            None => {
+                for (reply, answer) in answers {
+                    let _ = reply.send(answer);
+                }
+            }
+        }
+    }
+
+    fn finish(self) {
+        if let Some(s) = self.sync {
+            s.finish();
+        }
+    }
+}
+
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-async fn run(db: Db, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>, noted: Arc<Seen>) {
+async fn run(
+    db: Db,
+    cfg: WriterConfig,
+    mut rx: mpsc::Receiver<Job>,
+    noted: Arc<Seen>,
+    answers: &Answers,
+) {
     let window_micros = i64::try_from(cfg.duplicate_window.as_micros()).unwrap_or(i64::MAX);
     let join_micros = i64::try_from(cfg.alarm_join_window.as_micros()).unwrap_or(i64::MAX);
     let grace_micros = i64::try_from(cfg.supervision.grace.as_micros()).unwrap_or(i64::MAX);
@@ -274,6 +310,7 @@ async fn run(db: Db, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>, noted: Arc<
                 // Stored events per class, counted once per batch: a labelled counter costs a
                 // registry lookup (hashing, label clones) per increment.
                 let mut stored: Vec<(&'static str, u64)> = Vec::new();
+                let mut out = Vec::with_capacity(batch.len());
                 for (job, verdict) in batch.drain(..).zip(verdicts.drain(..)) {
                     let outcome = match verdict {
                         Some(dup) => dup,
@@ -295,9 +332,12 @@ async fn run(db: Db, cfg: WriterConfig, mut rx: mpsc::Receiver<Job>, noted: Arc<
                         counter!("vakt_duplicates_total").increment(1);
                     }
                     // The connection may have given up waiting; the frame is stored anyway and
-                    // its retransmission will be acknowledged as a duplicate.
-                    let _ = job.reply.send(Ok(outcome));
+                    // its retransmission will be acknowledged as a duplicate. A duplicate's
+                    // answer goes the same way as a new frame's, so it never overtakes the
+                    // fsync of the frame it repeats.
+                    out.push((job.reply, Ok(outcome)));
                 }
+                answers.deliver(out);
                 for (class, n) in stored {
                     counter!("vakt_events_stored_total", "class" => class).increment(n);
                 }

@@ -1,5 +1,5 @@
 //! `vakt serve` end to end: a real gateway process, real loopback sockets, a real database
-//! (every test runs on SQLite and on PostgreSQL).
+//! (every test runs on SQLite and on PostgreSQL, but the WAL fsync's, which is SQLite's alone).
 
 #[macro_use]
 mod common;
@@ -749,6 +749,52 @@ async fn database_failure_stops_acks_then_resumes(backend: Backend) {
     let e = gw.events(PLAIN).await;
     assert_eq!(e.len(), 2);
     assert!(gw.log().contains("acknowledging resumes"));
+}
+
+/// SQLite: the answers of a commit wait for the fsync of the WAL (`src/wal_sync.rs`); when that
+/// fsync fails, nothing is acknowledged any more, not even once the file is back, while the
+/// process and the connection stay up. The failure is made by moving the WAL file away, so the
+/// fsync thread cannot find the file SQLite writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wal_sync_failure_stops_acks_for_good() {
+    let db = TestDb::new(Backend::Sqlite)
+        .await
+        .expect("SQLite is always there");
+    let gw = Gateway::start(&db.scratch.0, &base_config(&db.url));
+    let f1 = frame(TokenKind::AdmCid, "0001", PLAIN, "#1234|1131 01 001");
+    assert_eq!(
+        ask_once(gw.tcp, &f1).await.unwrap(),
+        expected_ack("0001L0#1234")
+    );
+    assert!(gw.metric("vakt_wal_syncs_total").await >= Some(1.0));
+    assert_eq!(gw.metric("vakt_wal_sync_errors_total").await, None);
+
+    let wal = db.scratch.0.join("vakt.db-wal");
+    let moved = db.scratch.0.join("vakt.db-wal.moved");
+    std::fs::rename(&wal, &moved).unwrap();
+    let mut c = TcpStream::connect(gw.tcp).await.unwrap();
+    let f2 = frame(TokenKind::AdmCid, "0002", PLAIN, "#1234|1131 01 002");
+    assert_eq!(ask_with_wait(&mut c, &f2).await, None, "no fsync, no ACK");
+    assert!(gw.metric("vakt_wal_sync_errors_total").await >= Some(1.0));
+    assert!(
+        gw.log().contains("fsync of the SQLite WAL failed"),
+        "{}",
+        gw.log()
+    );
+
+    // The file is back, but a failed fsync proves the disk lost pages: still no ACK.
+    std::fs::rename(&moved, &wal).unwrap();
+    assert_eq!(
+        ask_with_wait(&mut c, &f2).await,
+        None,
+        "fails closed for good"
+    );
+    // A NULL needs no storage: answered on the same connection; the process is alive.
+    let null = frame(TokenKind::Null, "0000", PLAIN, "");
+    assert_eq!(
+        ask(&mut c, &null).await.unwrap(),
+        expected_ack("0000L0#1234")
+    );
 }
 
 async fn http_api(backend: Backend) {
