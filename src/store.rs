@@ -151,10 +151,15 @@ enum StateTable {
 /// One statement in the fixed chunk sizes: (rows, SQLite text, PostgreSQL text).
 type Chunked = Vec<(usize, String, String)>;
 
-/// `head VALUES (…),(…) tail` for each of [`INSERT_CHUNKS`] rows of `cols` columns, with `?`
-/// (SQLite) and `$n` (PostgreSQL) placeholders. Statements of a few fixed sizes, built once,
-/// are each prepared once per connection and then found in its statement cache.
-fn chunked(head: &str, cols: usize, tail: &str) -> Chunked {
+/// `INSERT INTO table (…) VALUES (…),(…) tail` for each of [`INSERT_CHUNKS`] rows of `cols`
+/// columns, with `?` (SQLite) and `$n` (PostgreSQL) placeholders; `into` is the part from
+/// `INTO` to the column list. Statements of a few fixed sizes, built once, are each prepared
+/// once per connection and then found in its statement cache.
+///
+/// SQLite's text is `INSERT OR ROLLBACK`: a failing row then rolls back the whole transaction
+/// instead of only the statement, which is what the writer does with any error anyway, and it
+/// spares SQLite the statement journal, a copy of every page a multi-row statement touches.
+fn chunked(into: &str, cols: usize, tail: &str) -> Chunked {
     let values = |n: usize, numbered: bool| {
         (0..n)
             .map(|row| {
@@ -177,8 +182,11 @@ fn chunked(head: &str, cols: usize, tail: &str) -> Chunked {
         .map(|&n| {
             (
                 n,
-                format!("{head} VALUES {}{tail}", values(n, false)),
-                format!("{head} VALUES {}{tail}", values(n, true)),
+                format!(
+                    "INSERT OR ROLLBACK {into} VALUES {}{tail}",
+                    values(n, false)
+                ),
+                format!("INSERT {into} VALUES {}{tail}", values(n, true)),
             )
         })
         .collect()
@@ -206,7 +214,7 @@ fn state_sql(table: StateTable, backend: Backend, rows: usize) -> (usize, &'stat
     let all = SQL.get_or_init(|| {
         [
             chunked(
-                "INSERT INTO partitions (account, partition, arming, user_no, changed_at, code, \
+                "INTO partitions (account, partition, arming, user_no, changed_at, code, \
                  frame_ref, seq_in_frame)",
                 8,
                 " ON CONFLICT (account, partition) DO UPDATE SET arming = excluded.arming, \
@@ -217,7 +225,7 @@ fn state_sql(table: StateTable, backend: Backend, rows: usize) -> (usize, &'stat
             // A zone already in the reported state keeps its row: `since` and the event stay
             // those that entered the state (and an unchanged row costs no page write).
             chunked(
-                "INSERT INTO zones (account, zone, partition, state, since, code, frame_ref, \
+                "INTO zones (account, zone, partition, state, since, code, frame_ref, \
                  seq_in_frame)",
                 8,
                 " ON CONFLICT (account, zone) DO UPDATE SET partition = excluded.partition, \
@@ -226,7 +234,7 @@ fn state_sql(table: StateTable, backend: Backend, rows: usize) -> (usize, &'stat
                  WHERE zones.state <> excluded.state OR zones.partition <> excluded.partition",
             ),
             chunked(
-                "INSERT INTO not_ready (account, partition, reason, zone, at, code, frame_ref, \
+                "INTO not_ready (account, partition, reason, zone, at, code, frame_ref, \
                  seq_in_frame)",
                 8,
                 "",
@@ -251,7 +259,7 @@ fn insert_sql(rows: usize) -> (usize, &'static str) {
     static SQL: OnceLock<Chunked> = OnceLock::new();
     let all = SQL.get_or_init(|| {
         chunked(
-            &format!("INSERT INTO events ({EVENT_COLUMNS})"),
+            &format!("INTO events ({EVENT_COLUMNS})"),
             EVENT_COLUMN_COUNT,
             "",
         )
