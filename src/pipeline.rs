@@ -2,13 +2,15 @@
 //! [`receive`] decide, store what must be stored, and build the answer. The answer is only an
 //! ACK once the writer reports the frame committed.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use metrics::counter;
+use metrics::{counter, Counter};
 use tracing::{debug, info, warn};
 use vakt_protocol::dc09::{
     encode_ack, encode_duh, encode_encrypted_ack, encode_nak, lex_header, peek_account, receive,
@@ -322,15 +324,32 @@ impl Pipeline {
 }
 
 /// Counts one frame (or serial packet) by token and outcome, and its answer with the reason.
+///
+/// The handles are kept per thread by their labels: `counter!` with labels allocates the label
+/// list, hashes the key and searches the registry on every call, twice per frame here.
 pub fn count_answer(
     transport: &'static str,
     token: &'static str,
     outcome: &'static str,
     reason: &'static str,
 ) {
-    counter!("vakt_frames_total", "transport" => transport, "token" => token, "outcome" => outcome)
-        .increment(1);
-    counter!("vakt_answers_total", "answer" => outcome, "reason" => reason).increment(1);
+    type Handles = HashMap<[&'static str; 4], (Counter, Counter)>;
+    thread_local! {
+        static HANDLES: RefCell<Handles> = RefCell::default();
+    }
+    HANDLES.with_borrow_mut(|h| {
+        let (frames, answers) = h
+            .entry([transport, token, outcome, reason])
+            .or_insert_with(|| {
+                (
+                    counter!("vakt_frames_total", "transport" => transport, "token" => token,
+                    "outcome" => outcome),
+                    counter!("vakt_answers_total", "answer" => outcome, "reason" => reason),
+                )
+            });
+        frames.increment(1);
+        answers.increment(1);
+    });
 }
 
 /// ACK or, for an encrypted frame, `*ACK` with the receiver's time.

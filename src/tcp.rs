@@ -83,6 +83,8 @@ async fn connection(
     let label = origin.listener.to_string();
     counter!("vakt_connections_total", "listener" => label.clone()).increment(1);
     gauge!("vakt_connections_open", "listener" => label.clone()).increment(1.0);
+    // Looked up once per connection, not once per frame.
+    let ack_latency = histogram!("vakt_ack_latency_seconds", "transport" => "tcp");
     let _ = stream.set_nodelay(true);
     let (rd, mut wr) = stream.into_split();
     // A small read buffer: most connections are idle most of the time, and it grows when a
@@ -128,8 +130,7 @@ async fn connection(
                 break;
             }
             if answer.outcome == "ack" {
-                histogram!("vakt_ack_latency_seconds", "transport" => "tcp")
-                    .record(read_at.elapsed().as_secs_f64());
+                ack_latency.record(read_at.elapsed().as_secs_f64());
             }
         }
     }

@@ -28,6 +28,8 @@ pub async fn serve(
     let socket = Arc::new(socket);
     let slots = Arc::new(Semaphore::new(max_in_flight));
     let mut buf = vec![0u8; 65536];
+    // Looked up once, not once per datagram.
+    let ack_latency = histogram!("vakt_ack_latency_seconds", "transport" => "udp");
     loop {
         let permit = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -53,13 +55,13 @@ pub async fn serve(
         }
         let raw = buf[..len].to_vec();
         let (socket, origin, pipeline) = (socket.clone(), origin.clone(), pipeline.clone());
+        let ack_latency = ack_latency.clone();
         tracker.spawn(async move {
             let answer = pipeline.dc09(&raw, &origin, peer, unix_micros()).await;
             if let Some(bytes) = answer.frame {
                 match socket.send_to(&bytes, peer).await {
                     Ok(_) if answer.outcome == "ack" => {
-                        histogram!("vakt_ack_latency_seconds", "transport" => "udp")
-                            .record(read_at.elapsed().as_secs_f64());
+                        ack_latency.record(read_at.elapsed().as_secs_f64());
                     }
                     Ok(_) => {}
                     Err(e) => warn!(listener = %origin.listener, %peer, error = %e, "could not send the answer"),

@@ -50,6 +50,8 @@ pub struct Job {
 pub struct WriterHandle {
     tx: mpsc::Sender<Job>,
     seen: Arc<Seen>,
+    /// `vakt_queue_depth`, set on every frame: the handle, not a registry lookup each time.
+    depth: metrics::Gauge,
 }
 
 impl WriterHandle {
@@ -73,7 +75,8 @@ impl WriterHandle {
             reply,
         };
         self.tx.send(job).await.map_err(|_| NotStored)?;
-        gauge!("vakt_queue_depth").set((self.tx.max_capacity() - self.tx.capacity()) as f64);
+        self.depth
+            .set((self.tx.max_capacity() - self.tx.capacity()) as f64);
         rx.await.unwrap_or(Err(NotStored))
     }
 }
@@ -124,7 +127,8 @@ pub fn spawn(db: Db, cfg: WriterConfig) -> std::io::Result<(WriterHandle, onesho
             answers.finish();
             let _ = done_tx.send(());
         })?;
-    Ok((WriterHandle { tx, seen }, done_rx))
+    let depth = gauge!("vakt_queue_depth");
+    Ok((WriterHandle { tx, seen, depth }, done_rx))
 }
 
 /// Where a committed batch's answers go: straight to the connections when the commit is
