@@ -16,7 +16,7 @@ runs=${1:-3}
 rate=${2:-10000}
 pg=${VAKT_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}
 cargo build --release -q --bins
-vakt=$PWD/target/release/vakt
+vakt=${VAKT_BIN:-$PWD/target/release/vakt}
 load=$PWD/target/release/vakt-load
 work=$(mktemp -d /tmp/vakt-latency.XXXXXX)
 trap 'pkill -P $$ || true; rm -rf "$work"' EXIT
