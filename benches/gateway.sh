@@ -100,8 +100,11 @@ fi
 echo "== scale: idle panels with heartbeats" >&2
 limit=$(ulimit -n)
 scale=${VAKT_BENCH_SCALE:-100000}
+cluster=""
 if [ "$scale" -gt $((limit - 1000)) ]; then
-  echo "   open-file limit $limit: scale run capped at $((limit - 1000)) connections" >&2
+  echo "   open-file limit $limit: one process's run capped at $((limit - 1000)) connections;" \
+    "all $scale follow over several nodes (benches/scale_cluster.sh) after pysiaalarm" >&2
+  cluster=$scale
   scale=$((limit - 1000))
 fi
 start_vakt "sqlite://$work/scale.db"
@@ -169,3 +172,16 @@ if scale and idle is not None:
           f"(idle before {idle/1024:.0f} MiB, {per:.1f} KiB per connection), "
           f"heartbeats missed {r['null_timeouts']}, not acked {r['sent'] - r['acks']}")
 PY
+
+# Past one process's open-file limit: the same panels over several vakt nodes on one
+# PostgreSQL database (vakt's multi-node deployment), one table row per node.
+if [ -n "$cluster" ]; then
+  if psql "$pg_admin" -qAt -c 'select 1' > /dev/null 2>&1; then
+    echo
+    echo "scale past the open-file limit, benches/scale_cluster.sh $cluster:"
+    echo
+    VAKT_BENCH_POSTGRES=$pg_admin benches/scale_cluster.sh "$cluster"
+  else
+    echo "== PostgreSQL not reachable: the $cluster-panel run over several nodes is skipped" >&2
+  fi
+fi
