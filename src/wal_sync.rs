@@ -42,13 +42,24 @@ pub struct WalSync {
 }
 
 impl WalSync {
-    /// Starts the thread for the WAL file at `wal` (the database path with `-wal` appended).
-    /// It runs on the CPUs of the thread that calls this.
-    pub fn spawn(wal: PathBuf) -> io::Result<Self> {
+    /// Starts the thread for the WAL file at `wal` (the database path with `-wal` appended),
+    /// on `cpu` when the writer has a CPU of its own (`[receiver] writer_cpu`). There the
+    /// kernel's work for each fsync (writing the WAL pages back) comes out of the writer's CPU
+    /// rather than the connections', and an fsync starts when the writer pauses, so under load
+    /// one fsync covers more commits. Measured on the 2-core machine (burst, three A/B pairs):
+    /// 42,200 → 48,000 acks/s median, every pair faster.
+    pub fn spawn(wal: PathBuf, cpu: Option<usize>) -> io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Vec<Answer>>();
         let thread = std::thread::Builder::new()
             .name("vakt-walsync".into())
-            .spawn(move || run(&wal, &rx))?;
+            .spawn(move || {
+                if let Some(cpu) = cpu {
+                    if let Err(e) = crate::cpu::pin_here(cpu) {
+                        tracing::warn!(error = %e, "the WAL sync thread stays on the scheduler's CPUs");
+                    }
+                }
+                run(&wal, &rx)
+            })?;
         Ok(Self { tx, thread })
     }
 
@@ -169,7 +180,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let wal = dir.join("a.db-wal");
         std::fs::write(&wal, b"frames").unwrap();
-        let s = WalSync::spawn(wal.clone()).unwrap();
+        let s = WalSync::spawn(wal.clone(), None).unwrap();
         let (a, ra) = answer();
         let (b, rb) = answer();
         s.deliver(vec![a]);
@@ -187,7 +198,7 @@ mod tests {
         // No WAL file: the sync fails, the answer becomes "not stored", and so does every
         // later one even once the file is there.
         let wal = dir.join("missing.db-wal");
-        let s = WalSync::spawn(wal.clone()).unwrap();
+        let s = WalSync::spawn(wal.clone(), None).unwrap();
         let (a, ra) = answer();
         s.deliver(vec![a]);
         assert_eq!(ra.blocking_recv().unwrap(), Err(NotStored));

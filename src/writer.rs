@@ -111,8 +111,10 @@ pub fn spawn(db: Db, cfg: WriterConfig) -> std::io::Result<(WriterHandle, onesho
         .enable_all()
         .build()?;
     let noted = seen.clone();
-    // Started here, so it runs on this thread's CPUs rather than on the writer's own.
-    let sync = db.wal_path().map(WalSync::spawn).transpose()?;
+    let sync = db
+        .wal_path()
+        .map(|wal| WalSync::spawn(wal, cfg.cpu))
+        .transpose()?;
     std::thread::Builder::new()
         .name("vakt-writer".into())
         .spawn(move || {

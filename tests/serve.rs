@@ -1083,7 +1083,9 @@ async fn writer_cpu(backend: Backend) {
         .collect();
     assert!(on_writer_cpu.contains(&"vakt-writer"), "{threads:?}");
     if backend == Backend::Sqlite {
+        // The writer's SQLite connection, and the thread that fsyncs its WAL.
         assert!(on_writer_cpu.contains(&"sqlx-sqlite-wor"), "{threads:?}");
+        assert!(on_writer_cpu.contains(&"vakt-walsync"), "{threads:?}");
     }
     for (name, allowed) in &threads {
         if allowed.as_slice() != [cpu] {
