@@ -125,8 +125,13 @@ pub fn spawn(db: Db, cfg: WriterConfig) -> std::io::Result<(WriterHandle, onesho
                 }
             }
             let answers = Answers { sync };
-            runtime.block_on(run(db, cfg, rx, noted, &answers));
+            let conn = runtime.block_on(run(db, cfg, rx, noted, &answers));
+            // The last answers go out after their fsync, while the connection still holds
+            // the WAL open; only then is it closed.
             answers.finish();
+            if let Some(c) = conn {
+                runtime.block_on(c.close());
+            }
             let _ = done_tx.send(());
         })?;
     let depth = gauge!("vakt_queue_depth");
@@ -161,13 +166,15 @@ impl Answers {
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// The writer's loop, until every handle is gone and the queue is empty. Returns its
+/// connection, for the caller to close once the last answers are out.
 async fn run(
     db: Db,
     cfg: WriterConfig,
     mut rx: mpsc::Receiver<Job>,
     noted: Arc<Seen>,
     answers: &Answers,
-) {
+) -> Option<WriteConn> {
     let window_micros = i64::try_from(cfg.duplicate_window.as_micros()).unwrap_or(i64::MAX);
     let join_micros = i64::try_from(cfg.alarm_join_window.as_micros()).unwrap_or(i64::MAX);
     let grace_micros = i64::try_from(cfg.supervision.grace.as_micros()).unwrap_or(i64::MAX);
@@ -378,10 +385,8 @@ async fn run(
             }
         }
     }
-    if let Some(c) = conn {
-        c.close().await;
-    }
     gauge!("vakt_queue_depth").set(0.0);
+    conn
 }
 
 /// Logs and counts what a supervision step raised and restored.
