@@ -20,7 +20,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use metrics::{counter, histogram};
 use tokio::sync::oneshot;
@@ -91,9 +91,14 @@ fn run(path: &Path, rx: &mpsc::Receiver<Vec<Answer>>) {
         file: None,
         failed: false,
     };
-    // After a failure every group is refused; say so at most every ten seconds, not per group.
+    // After a failure every group is refused: said at most every ten seconds, not per group.
     let mut refused = 0usize;
     let mut last_said: Option<Instant> = None;
+    let (seconds, syncs, errors) = (
+        histogram!("vakt_wal_sync_seconds"),
+        counter!("vakt_wal_syncs_total"),
+        counter!("vakt_wal_sync_errors_total"),
+    );
     while let Ok(mut group) = rx.recv() {
         // Everything queued now was committed before this fsync starts: one fsync for all.
         while let Ok(more) = rx.try_recv() {
@@ -101,8 +106,8 @@ fn run(path: &Path, rx: &mpsc::Receiver<Vec<Answer>>) {
         }
         let started = Instant::now();
         let synced = wal.sync();
-        histogram!("vakt_wal_sync_seconds").record(started.elapsed().as_secs_f64());
-        counter!("vakt_wal_syncs_total").increment(1);
+        seconds.record(started.elapsed().as_secs_f64());
+        syncs.increment(1);
         match synced {
             Ok(()) => {
                 for (reply, answer) in group {
@@ -110,17 +115,13 @@ fn run(path: &Path, rx: &mpsc::Receiver<Vec<Answer>>) {
                 }
             }
             Err(e) => {
-                counter!("vakt_wal_sync_errors_total").increment(1);
+                errors.increment(1);
                 refused += group.len();
-                if last_said.is_none() {
-                    error!(frames = group.len(), wal = %path.display(), error = %e,
+                // Later groups fail with "an earlier fsync of the WAL failed".
+                if last_said.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    error!(frames = refused, wal = %path.display(), error = %e,
                         "fsync of the SQLite WAL failed: these frames and every later one get \
                          no answer (panels retry or fail over); restart vakt once the disk is sound");
-                    last_said = Some(Instant::now());
-                    refused = 0;
-                } else if last_said.is_some_and(|t| t.elapsed().as_secs() >= 10) {
-                    error!(frames = refused, wal = %path.display(),
-                        "still answering nothing since the WAL fsync failed; restart vakt");
                     last_said = Some(Instant::now());
                     refused = 0;
                 }
