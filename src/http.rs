@@ -262,13 +262,18 @@ async fn site(State(s): Shared, _op: Operator, Path(account): Path<String>) -> R
                     Ok(st) => st,
                     Err(e) => return db_error(&e),
                 };
-                let open = s.db.alarms(AlarmFilter::Open, Some(&account), MAX_LIMIT);
-                let (open, supervision, codes) = match (
-                    open.await,
-                    s.db.supervision(&account).await,
+                // Each read is its own snapshot. Supervision first: a commit that restores a
+                // site also marks its supervision alarm restored, so alarms read after a
+                // supervision row that shows the restore show it too (read the other way
+                // round, a commit between the two showed "ok" beside an alarm not restored).
+                let supervision = s.db.supervision(&account).await;
+                let (supervision, open, codes) = match (
+                    supervision,
+                    s.db.alarms(AlarmFilter::Open, Some(&account), MAX_LIMIT)
+                        .await,
                     s.db.site_codes(&account).await,
                 ) {
-                    (Ok(a), Ok(sup), Ok(codes)) => (a, sup, codes),
+                    (Ok(sup), Ok(a), Ok(codes)) => (sup, a, codes),
                     (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return db_error(&e),
                 };
                 let mut v = site.to_json();
