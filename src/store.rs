@@ -585,7 +585,7 @@ impl Db {
     /// storing a `YC`/`YK` event for each site it fails or restores.
     pub async fn commit_batch(
         conn: &mut WriteConn,
-        frames: &[(Option<&Key>, &[EventRow])],
+        frames: &mut [(Option<&Key>, &mut [EventRow])],
         opts: &CommitOptions<'_>,
         alarms: &mut AlarmCache,
     ) -> Result<Committed, sqlx::Error> {
@@ -597,47 +597,50 @@ impl Db {
         // PostgreSQL, where every statement is a round trip: one UNNEST statement.
         macro_rules! insert_events {
             (sqlite, $tx:expr, $rows:expr) => {{
-                let mut rest = &$rows[..];
+                let mut rest = &mut $rows[..];
                 while !rest.is_empty() {
                     let (size, sql) = insert_sql(rest.len());
-                    let (chunk, tail) = rest.split_at(size);
+                    let (chunk, tail) = rest.split_at_mut(size);
                     rest = tail;
                     let mut q = sqlx::query(sql);
-                    for (r, key) in chunk {
+                    // The rows are not needed after this (site state and alarms were
+                    // computed first): their strings move into the statement instead of
+                    // being copied (sqlx would copy each borrowed one, then SQLite again).
+                    for (r, key) in chunk.iter_mut() {
                         q = q
-                            .bind(&r.frame_ref)
+                            .bind(std::mem::take(&mut r.frame_ref))
                             .bind(r.received_at)
-                            .bind(&r.listener)
+                            .bind(std::mem::take(&mut r.listener))
                             .bind(r.transport)
-                            .bind(&r.peer)
-                            .bind(&r.account)
-                            .bind(&r.token)
+                            .bind(std::mem::take(&mut r.peer))
+                            .bind(std::mem::take(&mut r.account))
+                            .bind(std::mem::take(&mut r.token))
                             .bind(r.encrypted)
-                            .bind(&r.sequence)
-                            .bind(&r.receiver)
-                            .bind(&r.prefix)
+                            .bind(std::mem::take(&mut r.sequence))
+                            .bind(r.receiver.take())
+                            .bind(r.prefix.take())
                             .bind(r.outcome)
-                            .bind(&r.reason)
+                            .bind(r.reason.take())
                             .bind(r.panel_time)
-                            .bind(&r.data)
-                            .bind(&r.xdata)
+                            .bind(r.data.take())
+                            .bind(r.xdata.take())
                             .bind(r.seq_in_frame)
                             .bind(r.scheme)
-                            .bind(&r.code)
-                            .bind(&r.qualifier)
+                            .bind(r.code.take())
+                            .bind(r.qualifier.take())
                             .bind(r.class)
                             .bind(r.kind)
                             .bind(r.meaning)
-                            .bind(&r.mapped_code)
-                            .bind(&r.partition)
-                            .bind(&r.address)
+                            .bind(r.mapped_code.take())
+                            .bind(r.partition.take())
+                            .bind(r.address.take())
                             .bind(r.address_kind)
-                            .bind(&r.zone)
-                            .bind(&r.user_no)
-                            .bind(&r.text)
-                            .bind(&r.event_time)
+                            .bind(r.zone.take())
+                            .bind(r.user_no.take())
+                            .bind(r.text.take())
+                            .bind(r.event_time.take())
                             .bind(key.map(|k| k.as_slice()))
-                            .bind(r.raw.as_slice());
+                            .bind(std::mem::take(&mut r.raw));
                     }
                     q.execute(&mut *$tx).await?;
                 }
@@ -696,7 +699,7 @@ impl Db {
         macro_rules! insert_rows {
             ($tx:expr, $backend:expr, $kind:ident, $supervise:path, $alarms:path) => {{
                 // Supervision first: its events are stored with the batch's.
-                let extra: Vec<EventRow> = match opts.upkeep {
+                let mut extra: Vec<EventRow> = match opts.upkeep {
                     Some(u) => {
                         supervised =
                             $supervise(&mut *$tx, &u.seen, now_micros, u.check_before).await?;
@@ -712,18 +715,22 @@ impl Db {
                     }
                     None => Vec::new(),
                 };
-                let rows: Vec<(&EventRow, Option<&Key>)> = frames
-                    .iter()
+                let mut rows: Vec<(&mut EventRow, Option<&Key>)> = frames
+                    .iter_mut()
                     .zip(&fresh)
                     .filter(|(_, new)| **new)
-                    .flat_map(|((key, rows), _)| rows.iter().map(move |r| (r, *key)))
-                    .chain(extra.iter().map(|r| (r, None)))
+                    .flat_map(|((key, rows), _)| {
+                        let key = *key;
+                        rows.iter_mut().map(move |r| (r, key))
+                    })
+                    .chain(extra.iter_mut().map(|r| (r, None)))
                     .collect();
-                insert_events!($kind, $tx, rows);
-                // Site state, in the same transaction as the events that change it.
-                let state = crate::site_state::changes(rows.iter().map(|(r, _)| *r));
+                // What the events change, worked out before they are inserted (SQLite's insert
+                // takes the rows' strings); written in the same transaction, after them.
+                let state = crate::site_state::changes(rows.iter().map(|(r, _)| &**r));
+                let plan = crate::alarm::plan(rows.iter().map(|(r, _)| &**r));
+                insert_events!($kind, $tx, &mut rows);
                 apply_state!($tx, $backend, $kind, state);
-                let plan = crate::alarm::plan(rows.iter().map(|(r, _)| *r));
                 $alarms(&mut *$tx, &plan, opts.join_after, alarms).await?;
             }};
         }

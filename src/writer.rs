@@ -254,11 +254,12 @@ async fn run(
             verdicts.push(dup.then_some(Stored::Duplicate));
         }
         drop(in_batch);
-        let frames: Vec<(Option<&Key>, &[EventRow])> = batch
-            .iter()
+        // The commit may take the rows' strings; afterwards only `class` is read of them.
+        let mut frames: Vec<(Option<&Key>, &mut [EventRow])> = batch
+            .iter_mut()
             .zip(&verdicts)
             .filter(|(_, v)| v.is_none())
-            .map(|(j, _)| (j.dedup_key.as_ref(), j.rows.as_slice()))
+            .map(|(j, _)| (j.dedup_key.as_ref(), j.rows.as_mut_slice()))
             .collect();
         let upkeep = (tokio::time::Instant::now() >= next_upkeep).then(|| Upkeep {
             seen: noted.take(),
@@ -281,7 +282,7 @@ async fn run(
                         upkeep: upkeep.as_ref(),
                         frame_ref: &frame_ref,
                     };
-                    let r = Db::commit_batch(&mut c, &frames, &opts, &mut alarms).await;
+                    let r = Db::commit_batch(&mut c, &mut frames, &opts, &mut alarms).await;
                     if r.is_err() {
                         // Rolled back: what the cache learned in it may not be true.
                         alarms.clear();
