@@ -464,7 +464,9 @@ impl Db {
                 .with_context(|| format!("database url {url}"))?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                // FULL: a commit is on disk when it returns, which is what an ACK promises.
+                // FULL: a commit is on disk when it returns. The writer's own connection
+                // overrides this with NORMAL and fsyncs the WAL itself before answering
+                // (`writer_conn`, `crate::wal_sync`).
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 // 64 MiB of page cache: the indexes the writer touches stay in memory.
