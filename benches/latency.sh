@@ -4,6 +4,11 @@
 # reachable), RUNS times each. Prints the ACK latency and, from vakt's own metrics, the writer's
 # mean commit time, frames per commit, and how many commits and (SQLite) WAL fsyncs took over
 # 20 ms: a few of those are what the p99 and p99.9 are made of. VAKT_BIN runs another build.
+# Two readings of the machine itself go beside them, since the tail moves with the VM's host
+# more than with any build: the CPU time the hypervisor stole during each run (/proc/stat), and,
+# before the runs and after them, a raw fdatasync probe on the databases' filesystem (4 KiB
+# appends, each fdatasynced, 3 s) and a pause probe (a loop on each CPU reading the clock for
+# 5 s, counting the gaps in which it did not run: on an idle VM those are the host's doing).
 #
 #   benches/latency.sh [RUNS] [RATE]    (default 3 runs, 10000 events/s)
 #
@@ -30,9 +35,53 @@ config() { # DB_URL
   "$load" --print-sites --accounts 1000
 }
 
+cat > "$work/fsync_probe.py" <<'PY'
+import os, sys, time
+path = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+times, end = [], time.monotonic() + 3
+while time.monotonic() < end:
+    t = time.monotonic()
+    os.write(fd, bytes(4096))
+    os.fdatasync(fd)
+    times.append(time.monotonic() - t)
+os.close(fd)
+os.unlink(path)
+times.sort()
+q = lambda p: 1000 * times[min(len(times) - 1, int(p * len(times)))]
+print(f"raw fdatasync of a 4 KiB append ({sys.argv[2]}, {len(times)} in 3 s): "
+      f"p50 {q(0.5):.2f} ms, p99 {q(0.99):.2f} ms, max {1000 * times[-1]:.2f} ms")
+PY
+
+cat > "$work/pause_probe.py" <<'PY'
+import sys, time
+last = time.monotonic()
+end, gaps = last + 5, []
+while last < end:
+    t = time.monotonic()
+    if t - last > 0.002:
+        gaps.append(t - last)
+    last = t
+print(f"pauses on CPU {sys.argv[1]} ({sys.argv[2]}, 5 s): {len(gaps)} over 2 ms, "
+      f"{sum(g > 0.01 for g in gaps)} over 10 ms, longest {1000 * max(gaps, default=0):.1f} ms")
+PY
+
+probe_machine() { # WHEN
+  python3 "$work/fsync_probe.py" "$work" "$1"
+  local cpu pids=()
+  for cpu in $(seq 0 $(($(nproc) - 1))); do
+    taskset -c "$cpu" python3 "$work/pause_probe.py" "$cpu" "$1" & pids+=($!)
+  done
+  wait "${pids[@]}"
+}
+
 cat > "$work/row.py" <<'PY'
 import json, sys
 r = json.loads(open(sys.argv[1]).read())
+# /proc/stat's cpu line before and after the run: the share of all CPU time the host stole.
+before, after = ([int(x) for x in open(f).read().split()[1:]] for f in sys.argv[3:5])
+ticks = [b - a for a, b in zip(before, after)]
+steal = 100 * ticks[7] / sum(ticks)
 l = r["latency_ms"]
 m = dict(x.rsplit(None, 1) for x in open(sys.argv[2]))
 commit = 1000 * float(m["vakt_commit_seconds_sum"]) / float(m["vakt_commit_seconds_count"])
@@ -43,7 +92,7 @@ syncs = (f"{slow('vakt_wal_sync_seconds')} of {float(m['vakt_wal_sync_seconds_co
          if "vakt_wal_sync_seconds_count" in m else "-")
 print(f"| {r['label']} | {r['acks_per_sec']:.0f} | {r['sent'] - r['acks']} | {l['p50']:.2f} "
       f"| {l['p99']:.2f} | {l['p99_9']:.2f} | {commit:.2f} | {frames:.1f} "
-      f"| {slow('vakt_commit_seconds')} | {syncs} |")
+      f"| {slow('vakt_commit_seconds')} | {syncs} | {steal:.1f} |")
 PY
 
 one() { # DB_URL LABEL
@@ -53,17 +102,20 @@ one() { # DB_URL LABEL
   for _ in $(seq 1 100); do grep -q ready "$work/out" 2>/dev/null && break; sleep 0.1; done
   # Never measure some other process on the port (a vakt left running, say).
   grep -q ready "$work/out" || { echo "vakt did not start:" >&2; cat "$work/err" >&2; exit 1; }
+  head -1 /proc/stat > "$work/stat0"
   "${pin_load[@]}" "$load" --json --label "$2" --target 127.0.0.1:17500 -c 1000 -a 1000 --rate "$rate" -d 10 \
     > "$work/run.json"
+  head -1 /proc/stat > "$work/stat1"
   curl -s http://127.0.0.1:17580/metrics \
     | grep -E '^vakt_(commit_seconds|commit_batch_frames|wal_sync_seconds)_(sum|count)|^vakt_(commit|wal_sync)_seconds_bucket\{le="0.02"\}' \
     > "$work/metrics.txt"
-  python3 "$work/row.py" "$work/run.json" "$work/metrics.txt"
+  python3 "$work/row.py" "$work/run.json" "$work/metrics.txt" "$work/stat0" "$work/stat1"
   kill -TERM $pid; wait $pid 2>/dev/null || true
 }
 
-echo "| run | acks/s | not acked | p50 ms | p99 ms | p99.9 ms | commit mean ms | frames/commit | commits > 20 ms | WAL fsyncs > 20 ms |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+probe_machine before
+echo "| run | acks/s | not acked | p50 ms | p99 ms | p99.9 ms | commit mean ms | frames/commit | commits > 20 ms | WAL fsyncs > 20 ms | CPU stolen % |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for i in $(seq 1 "$runs"); do
   one "sqlite://$work/l$i.db" "SQLite, run $i"
   rm -f "$work"/l$i.db*
@@ -78,3 +130,4 @@ if psql "$pg" -qAt -c 'select 1' > /dev/null 2>&1; then
 else
   echo "PostgreSQL not reachable at $pg: skipped" >&2
 fi
+probe_machine after
