@@ -70,9 +70,10 @@ probe_machine() { # WHEN
   python3 "$work/fsync_probe.py" "$work" "$1"
   local cpu pids=()
   for cpu in $(seq 0 $(($(nproc) - 1))); do
-    taskset -c "$cpu" python3 "$work/pause_probe.py" "$cpu" "$1" & pids+=($!)
+    taskset -c "$cpu" python3 "$work/pause_probe.py" "$cpu" "$1" > "$work/pause$cpu" & pids+=($!)
   done
   wait "${pids[@]}"
+  for cpu in $(seq 0 $(($(nproc) - 1))); do cat "$work/pause$cpu"; done
 }
 
 cat > "$work/row.py" <<'PY'
