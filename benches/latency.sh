@@ -5,7 +5,7 @@
 # mean commit time, frames per commit, and how many commits and (SQLite) WAL fsyncs took over
 # 20 ms: a few of those are what the p99 and p99.9 are made of. VAKT_BIN runs another build.
 # Two readings of the machine itself go beside them, since the tail moves with the VM's host
-# more than with any build: the CPU time the hypervisor stole during each run (/proc/stat), and,
+# as well as with the build: the CPU time the hypervisor stole during each run (/proc/stat), and,
 # before the runs and after them, a raw fdatasync probe on the databases' filesystem (4 KiB
 # appends, each fdatasynced, 3 s) and a pause probe (a loop on each CPU reading the clock for
 # 5 s, counting the gaps in which it did not run: on an idle VM those are the host's doing).
@@ -15,7 +15,9 @@
 # Environment: VAKT_BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432/test; a fresh
 # database is created and dropped for each run), VAKT_BENCH_WRITER_CPU and VAKT_BENCH_LOAD_CPU:
 # the CPU split of gateway.sh (default: vakt's writer on the last CPU, vakt-load on the first;
-# `none` for no pinning).
+# `none` for no pinning). For attribution runs: VAKT_BENCH_TMP (where the databases go,
+# default /tmp; /dev/shm takes the disk out) and VAKT_BENCH_CONFIG (TOML appended to vakt's
+# config, e.g. $'[supervision]\ncheck_every_ms = 60000').
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -24,7 +26,7 @@ pg=${VAKT_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}
 cargo build --release -q --bins
 vakt=${VAKT_BIN:-$PWD/target/release/vakt}
 load=$PWD/target/release/vakt-load
-work=$(mktemp -d /tmp/vakt-latency.XXXXXX)
+work=$(mktemp -d "${VAKT_BENCH_TMP:-/tmp}/vakt-latency.XXXXXX")
 trap 'pkill -P $$ || true; rm -rf "$work"' EXIT
 source benches/cpu_split.sh
 
@@ -33,6 +35,7 @@ config() { # DB_URL
   [ "$writer_cpu" = none ] || echo "writer_cpu = $writer_cpu"
   printf '[[listener]]\nkind = "tcp"\nbind = "127.0.0.1:17500"\n'
   "$load" --print-sites --accounts 1000
+  printf '%s\n' "${VAKT_BENCH_CONFIG:-}"
 }
 
 cat > "$work/fsync_probe.py" <<'PY'
