@@ -37,7 +37,7 @@ pub type Answer = (
 /// The sync thread, fed by the writer.
 #[derive(Debug)]
 pub struct WalSync {
-    tx: mpsc::Sender<Vec<Answer>>,
+    tx: mpsc::Sender<(Instant, Vec<Answer>)>,
     thread: JoinHandle<()>,
 }
 
@@ -49,7 +49,7 @@ impl WalSync {
     /// one fsync covers more commits. Measured on the 2-core machine (burst, three A/B pairs):
     /// 42,200 → 48,000 acks/s median, every pair faster.
     pub fn spawn(wal: PathBuf, cpu: Option<usize>) -> io::Result<Self> {
-        let (tx, rx) = mpsc::channel::<Vec<Answer>>();
+        let (tx, rx) = mpsc::channel::<(Instant, Vec<Answer>)>();
         let thread = std::thread::Builder::new()
             .name("vakt-walsync".into())
             .spawn(move || {
@@ -70,7 +70,7 @@ impl WalSync {
         if answers.is_empty() {
             return;
         }
-        if let Err(mpsc::SendError(answers)) = self.tx.send(answers) {
+        if let Err(mpsc::SendError((_, answers))) = self.tx.send((Instant::now(), answers)) {
             // The thread is gone (it never exits early); fail closed, answer nothing stored.
             for (reply, _) in answers {
                 let _ = reply.send(Err(NotStored));
@@ -85,7 +85,7 @@ impl WalSync {
     }
 }
 
-fn run(path: &Path, rx: &mpsc::Receiver<Vec<Answer>>) {
+fn run(path: &Path, rx: &mpsc::Receiver<(Instant, Vec<Answer>)>) {
     let mut wal = Wal {
         path,
         file: None,
@@ -94,14 +94,20 @@ fn run(path: &Path, rx: &mpsc::Receiver<Vec<Answer>>) {
     // After a failure every group is refused: said at most every ten seconds, not per group.
     let mut refused = 0usize;
     let mut last_said: Option<Instant> = None;
-    let (seconds, syncs, errors) = (
+    let (seconds, waited, syncs, errors) = (
         histogram!("vakt_wal_sync_seconds"),
+        // From the commit to the answer: the fsync, and the one before it when it was running.
+        histogram!("vakt_ack_wait_seconds", "stage" => "sync"),
         counter!("vakt_wal_syncs_total"),
         counter!("vakt_wal_sync_errors_total"),
     );
-    while let Ok(mut group) = rx.recv() {
+    let mut committed: Vec<(Instant, usize)> = Vec::new();
+    while let Ok((at, mut group)) = rx.recv() {
+        committed.clear();
+        committed.push((at, group.len()));
         // Everything queued now was committed before this fsync starts: one fsync for all.
-        while let Ok(more) = rx.try_recv() {
+        while let Ok((at, more)) = rx.try_recv() {
+            committed.push((at, more.len()));
             group.extend(more);
         }
         let started = Instant::now();
@@ -112,6 +118,10 @@ fn run(path: &Path, rx: &mpsc::Receiver<Vec<Answer>>) {
             Ok(()) => {
                 for (reply, answer) in group {
                     let _ = reply.send(answer);
+                }
+                let now = Instant::now();
+                for &(at, n) in &committed {
+                    waited.record_many(now.saturating_duration_since(at).as_secs_f64(), n);
                 }
             }
             Err(e) => {

@@ -43,6 +43,8 @@ pub struct Job {
     pub dedup_key: Option<Key>,
     /// Where the outcome goes.
     pub reply: oneshot::Sender<Result<Stored, NotStored>>,
+    /// When it was queued (`vakt_ack_wait_seconds{stage="queue"}`).
+    pub queued: Instant,
 }
 
 /// The sending side, held by every listener.
@@ -52,6 +54,9 @@ pub struct WriterHandle {
     seen: Arc<Seen>,
     /// `vakt_queue_depth`, set on every frame: the handle, not a registry lookup each time.
     depth: metrics::Gauge,
+    /// `vakt_ack_wait_seconds{stage="stored"}`: from queueing a frame to its connection task
+    /// holding the outcome (the other stages, plus the wait for that task to run again).
+    stored: metrics::Histogram,
 }
 
 impl WriterHandle {
@@ -69,15 +74,19 @@ impl WriterHandle {
         dedup_key: Option<Key>,
     ) -> Result<Stored, NotStored> {
         let (reply, rx) = oneshot::channel();
+        let queued = Instant::now();
         let job = Job {
             rows,
             dedup_key,
             reply,
+            queued,
         };
         self.tx.send(job).await.map_err(|_| NotStored)?;
         self.depth
             .set((self.tx.max_capacity() - self.tx.capacity()) as f64);
-        rx.await.unwrap_or(Err(NotStored))
+        let outcome = rx.await.unwrap_or(Err(NotStored));
+        self.stored.record(queued.elapsed().as_secs_f64());
+        outcome
     }
 }
 
@@ -135,7 +144,16 @@ pub fn spawn(db: Db, cfg: WriterConfig) -> std::io::Result<(WriterHandle, onesho
             let _ = done_tx.send(());
         })?;
     let depth = gauge!("vakt_queue_depth");
-    Ok((WriterHandle { tx, seen, depth }, done_rx))
+    let stored = histogram!("vakt_ack_wait_seconds", "stage" => "stored");
+    Ok((
+        WriterHandle {
+            tx,
+            seen,
+            depth,
+            stored,
+        },
+        done_rx,
+    ))
 }
 
 /// Where a committed batch's answers go: straight to the connections when the commit is
@@ -193,6 +211,11 @@ async fn run(
     let frame_ref = move || format!("{node}-w{:x}", made.fetch_add(1, Ordering::Relaxed));
     let mut next_upkeep = tokio::time::Instant::now() + cfg.supervision.check_every;
     let mut closing = false;
+    // Where an ACK's time inside vakt goes, beside `vakt_commit_seconds`: waiting in the queue
+    // for its batch's commit to start (here), and from the end of the commit to the answer
+    // (SQLite: the WAL fsync, `wal_sync`).
+    let queue_wait = histogram!("vakt_ack_wait_seconds", "stage" => "queue");
+    let commit_wait = histogram!("vakt_ack_wait_seconds", "stage" => "commit");
     loop {
         // A frame, or the supervision step falling due, whichever comes first; once every
         // handle is gone, one last step writes the last-seen times noted.
@@ -212,6 +235,10 @@ async fn run(
             }
         }
         gauge!("vakt_queue_depth").set(rx.len() as f64);
+        let taken = Instant::now();
+        for job in &batch {
+            queue_wait.record(taken.saturating_duration_since(job.queued).as_secs_f64());
+        }
         let now = unix_micros();
         if !loaded {
             // The identities stored before a restart, so a retransmission of a frame stored
@@ -308,7 +335,9 @@ async fn run(
                     report(&supervised);
                 }
                 if !fresh.is_empty() {
-                    histogram!("vakt_commit_seconds").record(started.elapsed().as_secs_f64());
+                    let took = started.elapsed().as_secs_f64();
+                    histogram!("vakt_commit_seconds").record(took);
+                    commit_wait.record_many(took, batch.len());
                     histogram!("vakt_commit_batch_frames").record(fresh.len() as f64);
                     counter!("vakt_commits_total").increment(1);
                 }

@@ -903,6 +903,23 @@ async fn http_api(backend: Backend) {
     ] {
         assert!(m.contains(name), "metrics lack {name}:\n{m}");
     }
+    // The ACK's time by stage: every stored frame is counted in each (SQLite: also the wait
+    // for the WAL fsync).
+    let count = |stage: &str| -> f64 {
+        let key = format!("vakt_ack_wait_seconds_count{{stage=\"{stage}\"}} ");
+        m.lines()
+            .find_map(|l| l.strip_prefix(key.as_str()))
+            .unwrap_or_else(|| panic!("metrics lack the {stage} stage:\n{m}"))
+            .parse()
+            .unwrap()
+    };
+    let mut stages = vec!["queue", "commit", "stored"];
+    if backend == Backend::Sqlite {
+        stages.push("sync");
+    }
+    for stage in stages {
+        assert!(count(stage) >= 1.0, "{stage}: {}", count(stage));
+    }
 }
 
 async fn site_cli(backend: Backend) {
