@@ -119,10 +119,10 @@ one() { # DB_URL LABEL
   "${pin_load[@]}" "$load" --json --label "$2" --target 127.0.0.1:17500 -c 1000 -a 1000 --rate "$rate" -d "$seconds" \
     > "$work/run.json"
   head -1 /proc/stat > "$work/stat1"
-  curl -s http://127.0.0.1:17580/metrics \
-    | grep -E '^vakt_(commit_seconds|commit_batch_frames|wal_sync_seconds)_(sum|count)|^vakt_(commit|wal_sync)_seconds_bucket\{le="0.02"\}|^vakt_ack_latency_seconds_(count|bucket\{transport="tcp",le="0.01"\})' \
-    > "$work/metrics.txt"
-  [ -z "${VAKT_BENCH_KEEP:-}" ] || { cp "$work/run.json" "$VAKT_BENCH_KEEP.json"; curl -s http://127.0.0.1:17580/metrics > "$VAKT_BENCH_KEEP.metrics"; }
+  curl -s http://127.0.0.1:17580/metrics > "$work/all.metrics"
+  grep -E '^vakt_(commit_seconds|commit_batch_frames|wal_sync_seconds)_(sum|count)|^vakt_(commit|wal_sync)_seconds_bucket\{le="0.02"\}|^vakt_ack_latency_seconds_(count|bucket\{transport="tcp",le="0.01"\})' \
+    "$work/all.metrics" > "$work/metrics.txt"
+  [ -z "${VAKT_BENCH_KEEP:-}" ] || { cp "$work/run.json" "$VAKT_BENCH_KEEP.json"; cp "$work/all.metrics" "$VAKT_BENCH_KEEP.metrics"; }
   python3 "$work/row.py" "$work/run.json" "$work/metrics.txt" "$work/stat0" "$work/stat1"
   kill -TERM $pid; wait $pid 2>/dev/null || true
 }

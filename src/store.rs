@@ -419,6 +419,8 @@ pub struct Committed {
 
 /// The WAL size (in pages) at which the writer's own commit checkpoints and the WAL restarts.
 const WRITER_WAL_PAGES: u32 = 200_000;
+/// The same bound for the pools' connections, which commit rarely (site changes, operators).
+const POOL_WAL_PAGES: u32 = 50_000;
 
 /// The writer's own connection, held across batches (taking one from the pool for every
 /// batch costs a round of pool bookkeeping that a hot writer notices). On SQLite it is opened
@@ -486,7 +488,7 @@ impl Db {
                 .pragma("temp_store", "memory")
                 // Checkpoints run beside the writer (see `checkpoint`), not inside its commits;
                 // this bound only applies if that task falls far behind.
-                .pragma("wal_autocheckpoint", "50000");
+                .pragma("wal_autocheckpoint", POOL_WAL_PAGES.to_string());
             // One for writes other than the writer's (which opens its own, `writer_conn`).
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
@@ -1434,7 +1436,7 @@ mod tests {
             .fetch_one(read)
             .await
             .unwrap();
-        assert_eq!(pages, 50_000);
+        assert_eq!(pages, i64::from(POOL_WAL_PAGES));
         drop(c);
         std::fs::remove_dir_all(&dir).unwrap();
     }
