@@ -25,6 +25,7 @@ on_both_databases!(
     site_cli,
     connection_limits,
     writer_cpu,
+    no_transparent_huge_pages,
 );
 
 const NO_ANSWER_WAIT: Duration = Duration::from_millis(1500);
@@ -1133,5 +1134,22 @@ async fn writer_cpu(backend: Backend) {
     assert!(
         err.contains("writer_cpu = 100000, but this process may only use CPUs"),
         "{err}"
+    );
+}
+
+/// The gateway turns transparent huge pages off for itself (`no_huge_pages` in main.rs): with
+/// them, a first write to a fresh 2 MiB page held the writer, and the ACKs behind it, for
+/// milliseconds. The kernel shows the process's setting in its status file.
+async fn no_transparent_huge_pages(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let gw = Gateway::start(&db.scratch.0, &base_config(&db.url));
+    send_burglaries(gw.tcp, 2).await;
+    assert_eq!(gw.events(PLAIN).await.len(), 2);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", gw.pid())).unwrap();
+    assert!(
+        status.lines().any(|l| l == "THP_enabled:\t0"),
+        "huge pages not off:\n{status}"
     );
 }
