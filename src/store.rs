@@ -849,13 +849,13 @@ impl Db {
                 tx.commit().await?;
             }
             WriteConn::Postgres(c) => {
-                let mut tx = c.begin().await?;
                 // Event ids must become visible in id order, or an output reading "ids after
                 // my position" could pass over a smaller id that another node commits later.
                 // Nodes take turns: the lock is held from before the ids are drawn to the
-                // commit. (SQLite has one writer, so its ids commit in order anyway.)
-                sqlx::query("SELECT pg_advisory_xact_lock(7451001)")
-                    .execute(&mut *tx)
+                // commit. (SQLite has one writer, so its ids commit in order anyway.) Taken in
+                // the BEGIN's own simple query: one round trip for both, of the commit's few.
+                let mut tx = c
+                    .begin_with("BEGIN; SELECT pg_advisory_xact_lock(7451001)")
                     .await?;
                 let keys: Vec<&[u8]> = frames
                     .iter()
