@@ -154,7 +154,7 @@ impl Window {
         self.len() == 0
     }
 
-    /// Whether an outgrown table is still being emptied (for tests and benchmarks).
+    /// Whether an outgrown table is still being emptied.
     pub fn growing(&self) -> bool {
         !self.old.is_empty()
     }
