@@ -34,13 +34,13 @@ const MOVE_PER_INSERT: usize = 4;
 
 /// Identities seen within the window, oldest first.
 ///
-/// Neither part grows by copying itself. The table grows without stopping the writer: `HashMap` doubles by rehashing every entry at
-/// once, which on the reference VM took 37 ms at 0.9 million identities and 72 ms at 1.8
-/// million (`cargo bench --bench dedup_growth`), and the writer, with every ACK waiting on it,
-/// would stall that long whenever a busy station's window passed such a size. Here a full
-/// table is set aside (`old`) and a new one of twice its size takes the inserts, while each
-/// insert moves a few entries across; lookups look in both until `old` is empty. The order of
-/// arrival is kept in blocks (a `VecDeque` doubling copies itself: 54 ms at 4.2 million).
+/// Neither part grows by copying itself. `HashMap` doubles by rehashing every entry at once,
+/// which on the reference VM took 37 ms at 0.9 million identities and 72 ms at 1.8 million
+/// (`cargo bench --bench dedup_growth`), and the writer, with every ACK waiting on it, would
+/// stall that long whenever a busy station's window passed such a size. Here a full table is
+/// set aside (`old`) and a new one of twice its size takes the inserts, while each insert
+/// moves a few entries across; lookups look in both until `old` is empty. The order of arrival
+/// is kept in blocks (a `VecDeque` doubling copies itself: 54 ms at 4.2 million).
 #[derive(Debug)]
 pub struct Window {
     seen: HashMap<Key, i64>,
@@ -78,7 +78,7 @@ impl Window {
             // Only if this entry is the one recorded (a key re-seen later has a newer time).
             if self.seen.get(&key) == Some(&at) {
                 self.seen.remove(&key);
-            } else if !self.old.is_empty() && self.old.get(&key) == Some(&at) {
+            } else if self.in_old(&key) == Some(&at) {
                 self.old.remove(&key);
             }
         }
@@ -89,7 +89,7 @@ impl Window {
     pub fn contains(&self, key: &Key, now_micros: i64) -> bool {
         self.seen
             .get(key)
-            .or_else(|| (!self.old.is_empty()).then(|| self.old.get(key)).flatten())
+            .or_else(|| self.in_old(key))
             .is_some_and(|&at| at >= now_micros.saturating_sub(self.window_micros))
     }
 
@@ -103,13 +103,23 @@ impl Window {
             self.old = std::mem::replace(&mut self.seen, bigger);
             self.unmoved = self.order.len();
         }
-        // (A lookup in an empty table still hashes the key.)
         if !self.old.is_empty() {
+            // Re-seen before it moved: `seen` holds it from now on.
             self.old.remove(&key);
         }
         self.seen.insert(key, at_micros);
         self.order.push_back((at_micros, key));
         self.move_some();
+    }
+
+    /// `key`'s time in the outgrown table; without one, not even hashed (a lookup in an
+    /// empty `HashMap` still hashes the key).
+    fn in_old(&self, key: &Key) -> Option<&i64> {
+        if self.old.is_empty() {
+            None
+        } else {
+            self.old.get(key)
+        }
     }
 
     /// Moves a few entries of `old` into `seen`, newest of the unmoved first.
