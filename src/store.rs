@@ -397,6 +397,10 @@ pub struct CommitOptions<'a> {
     pub upkeep: Option<&'a Upkeep>,
     /// A frame reference for each event the commit makes itself (supervision).
     pub frame_ref: &'a (dyn Fn() -> String + Sync),
+    /// SQLite: copy the events not yet in `site_events` there in this commit, as an index
+    /// would. Right while commits are small; a busy writer copies in bulk instead
+    /// ([`Db::index_sites`]), where many entries share each page written.
+    pub index_sites: bool,
 }
 
 /// The supervision step of a commit.
@@ -846,6 +850,9 @@ impl Db {
                     queue::supervise_sqlite,
                     queue::alarms_sqlite
                 );
+                if opts.index_sites {
+                    copy_site_events(&mut tx).await?;
+                }
                 tx.commit().await?;
             }
             WriteConn::Postgres(c) => {
@@ -913,6 +920,19 @@ impl Db {
             .collect())
     }
 
+    /// Copies the events stored since the last copy into `site_events` (SQLite; on
+    /// PostgreSQL that is a view, never behind), in a transaction of its own: the number
+    /// copied. See [`CommitOptions::index_sites`] for the copy inside a commit.
+    pub async fn index_sites(conn: &mut WriteConn) -> Result<u64, sqlx::Error> {
+        let WriteConn::Sqlite(c) = conn else {
+            return Ok(0);
+        };
+        let mut tx = c.begin_with("BEGIN IMMEDIATE").await?;
+        let copied = copy_site_events(&mut tx).await?;
+        tx.commit().await?;
+        Ok(copied)
+    }
+
     /// Forgets shared identities older than the window (PostgreSQL; SQLite has no table).
     pub async fn prune_dedup(&self, cutoff_micros: i64) -> Result<u64, sqlx::Error> {
         match self {
@@ -932,22 +952,36 @@ impl Db {
         on_pool!(self, read, |p| {
             let mut q = QueryBuilder::new("SELECT id, ");
             q.push(EVENT_COLUMNS);
-            q.push(" FROM events WHERE 1=1");
-            if let Some(a) = &f.account {
-                q.push(" AND account = ").push_bind(a.to_ascii_uppercase());
-            }
-            if let Some(s) = f.since_micros {
-                q.push(" AND received_at >= ").push_bind(s);
-            }
-            if let Some(b) = f.before_id {
-                q.push(" AND id < ").push_bind(b);
-            }
-            // "Events since" without an account walks the received_at index; the others walk
-            // (account, id) or the table backwards. Both orders are newest first.
-            if f.since_micros.is_some() && f.account.is_none() {
-                q.push(" ORDER BY received_at DESC, id DESC LIMIT ");
-            } else {
-                q.push(" ORDER BY id DESC LIMIT ");
+            q.push(" FROM events WHERE ");
+            match &f.account {
+                // A site's events: the newest `limit` ids of those not yet in `site_events`
+                // (an id range of `events`, see migrations/sqlite/0006_site_events.sql) and
+                // of those there, walked backwards; one statement, so one snapshot of `upto`.
+                Some(a) => {
+                    let account = a.to_ascii_uppercase();
+                    q.push("id IN (SELECT id FROM (SELECT id FROM events WHERE id > ");
+                    q.push("(SELECT upto FROM site_events_upto) AND account = ");
+                    q.push_bind(account.clone());
+                    push_event_filters(&mut q, f);
+                    q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit);
+                    q.push(") AS recent UNION ALL SELECT id FROM (SELECT id FROM site_events ");
+                    q.push("WHERE account = ").push_bind(account);
+                    q.push(" AND id <= (SELECT upto FROM site_events_upto)");
+                    push_event_filters(&mut q, f);
+                    q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit);
+                    q.push(") AS older) ORDER BY id DESC LIMIT ");
+                }
+                None => {
+                    q.push("1=1");
+                    push_event_filters(&mut q, f);
+                    // "Events since" walks the received_at index, the rest the table
+                    // backwards; both orders are newest first.
+                    if f.since_micros.is_some() {
+                        q.push(" ORDER BY received_at DESC, id DESC LIMIT ");
+                    } else {
+                        q.push(" ORDER BY id DESC LIMIT ");
+                    }
+                }
             }
             q.push_bind(f.limit);
             let rows = q.build().fetch_all(p).await?;
@@ -1315,6 +1349,48 @@ impl Db {
 
 const SITE_SELECT: &str = "SELECT account, name, prefix, receiver, key_text, key_form, \
     encryption_required, quirks, supervision_secs FROM sites";
+
+/// Copies the events above `site_events_upto` into `site_events`, sorted by site so that each
+/// B-tree leaf is written once for all its new entries (migrations/sqlite/0006_site_events.sql
+/// says why this is done in bulk).
+async fn copy_site_events(c: &mut sqlx::SqliteConnection) -> Result<u64, sqlx::Error> {
+    let (upto, newest): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT upto, (SELECT MAX(id) FROM events) FROM site_events_upto WHERE one = 1",
+    )
+    .fetch_one(&mut *c)
+    .await?;
+    let Some(newest) = newest.filter(|&n| n > upto) else {
+        return Ok(0);
+    };
+    let copied = sqlx::query(
+        "INSERT INTO site_events (account, id, received_at) SELECT account, id, received_at \
+         FROM events WHERE id > $1 AND id <= $2 ORDER BY account, id",
+    )
+    .bind(upto)
+    .bind(newest)
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
+    sqlx::query("UPDATE site_events_upto SET upto = $1 WHERE one = 1")
+        .bind(newest)
+        .execute(&mut *c)
+        .await?;
+    Ok(copied)
+}
+
+/// The time and paging filters of an [`EventQuery`] (columns both `events` and
+/// `site_events` have).
+fn push_event_filters<'a, DB: sqlx::Database>(q: &mut QueryBuilder<'a, DB>, f: &EventQuery)
+where
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    if let Some(s) = f.since_micros {
+        q.push(" AND received_at >= ").push_bind(s);
+    }
+    if let Some(b) = f.before_id {
+        q.push(" AND id < ").push_bind(b);
+    }
+}
 
 fn site_spec<R: Row>(r: &R) -> Result<SiteSpec>
 where
