@@ -17,6 +17,7 @@
 //! - [`store`] — SQLite and PostgreSQL behind one set of queries; migrations.
 //! - [`site`], [`site_cache`] — sites (accounts) and their cached lookup.
 //! - [`site_state`] — what an event changes in its site's state (arming, zones, not ready).
+//! - [`site_copy`] — when the writer copies events into `site_events` (SQLite).
 //! - [`alarm`] — the alarm queue: which events need an operator, priority, joining, cancels.
 //! - [`supervision`] — sites heard from, missed deadlines, communication failure and restore.
 //! - [`codes`] — site codes: argon2id hashes, verification off the runtime.
@@ -45,6 +46,7 @@ pub mod serial_port;
 pub mod serve;
 pub mod site;
 pub mod site_cache;
+pub mod site_copy;
 pub mod site_state;
 pub mod store;
 pub mod stream;

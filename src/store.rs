@@ -1354,27 +1354,19 @@ const SITE_SELECT: &str = "SELECT account, name, prefix, receiver, key_text, key
 /// B-tree leaf is written once for all its new entries (migrations/sqlite/0006_site_events.sql
 /// says why this is done in bulk).
 async fn copy_site_events(c: &mut sqlx::SqliteConnection) -> Result<u64, sqlx::Error> {
-    let (upto, newest): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT upto, (SELECT MAX(id) FROM events) FROM site_events_upto WHERE one = 1",
-    )
-    .fetch_one(&mut *c)
-    .await?;
-    let Some(newest) = newest.filter(|&n| n > upto) else {
-        return Ok(0);
-    };
+    // Two statements, not a read first: this is SQLite, one writer, inside its transaction.
     let copied = sqlx::query(
         "INSERT INTO site_events (account, id, received_at) SELECT account, id, received_at \
-         FROM events WHERE id > $1 AND id <= $2 ORDER BY account, id",
+         FROM events WHERE id > (SELECT upto FROM site_events_upto) ORDER BY account, id",
     )
-    .bind(upto)
-    .bind(newest)
     .execute(&mut *c)
     .await?
     .rows_affected();
-    sqlx::query("UPDATE site_events_upto SET upto = $1 WHERE one = 1")
-        .bind(newest)
-        .execute(&mut *c)
-        .await?;
+    if copied > 0 {
+        sqlx::query("UPDATE site_events_upto SET upto = (SELECT MAX(id) FROM events)")
+            .execute(&mut *c)
+            .await?;
+    }
     Ok(copied)
 }
 

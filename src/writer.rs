@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::clock::unix_micros;
 use crate::dedup::{self, Key};
+use crate::site_copy::CopyPolicy;
 use crate::store::{AlarmCache, CommitOptions, Db, EventRow, Upkeep, WriteConn};
 use crate::supervision::{Seen, SupervisionConfig};
 use crate::wal_sync::{Answer, WalSync};
@@ -182,20 +183,6 @@ impl Answers {
 }
 
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
-/// Copying events into `site_events` (SQLite; migrations/sqlite/0006_site_events.sql): a
-/// commit of at most this many events copies them itself, as an index would, and costs its
-/// ACKs about as much as the index did...
-const INDEX_SITES_INLINE_ROWS: usize = 64;
-/// ...and those left over from a larger batch before it, up to this many (a few ms of copying).
-const INDEX_SITES_INLINE_BACKLOG: usize = 2048;
-/// ...while a busy writer, whose batches are larger, leaves them for a bulk copy once this many
-/// have gathered or this long has passed: the more per copy, the more entries share each page
-/// written (bursts: 10.3 against 15.5 µs of SQLite work per event without the index), but the
-/// copy delays the next batch (~40 ms for 32,768 events, too long for the ACKs of a station
-/// at 10,000 events/s, which the inline copies serve). A site's newest events are read from
-/// an id range of at most this many.
-const INDEX_SITES_ROWS: usize = 32_768;
-const INDEX_SITES_EVERY: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The writer's loop, until every handle is gone and the queue is empty. Returns its
@@ -217,9 +204,7 @@ async fn run(
     let mut failing = false;
     let mut loaded = false;
     let mut last_prune = Instant::now();
-    // Unknown at start-up (events stored before a crash may not be copied): copy at once.
-    let mut unindexed = INDEX_SITES_ROWS;
-    let mut last_index = Instant::now();
+    let mut site_copy = CopyPolicy::new(Instant::now());
     let mut conn: Option<WriteConn> = None;
     let mut alarms = AlarmCache::default();
     // Events the writer makes itself (supervision) get references of their own.
@@ -310,8 +295,7 @@ async fn run(
             check_before: (!closing).then(|| now.saturating_sub(grace_micros)),
         });
         let rows: usize = frames.iter().map(|(_, r)| r.len()).sum();
-        let index_inline =
-            rows <= INDEX_SITES_INLINE_ROWS && unindexed <= INDEX_SITES_INLINE_BACKLOG;
+        let copy_inline = site_copy.inline();
         let started = Instant::now();
         let result = if frames.is_empty() && upkeep.is_none() {
             Ok(None)
@@ -328,7 +312,7 @@ async fn run(
                         join_after: now.saturating_sub(join_micros),
                         upkeep: upkeep.as_ref(),
                         frame_ref: &frame_ref,
-                        index_sites: index_inline,
+                        index_sites: copy_inline,
                     };
                     let r = Db::commit_batch(&mut c, &mut frames, &opts, &mut alarms).await;
                     if r.is_err() {
@@ -383,7 +367,6 @@ async fn run(
                             if let Some(k) = job.dedup_key {
                                 seen.insert(k, now);
                             }
-                            unindexed += job.rows.len();
                             for r in &job.rows {
                                 match stored.iter_mut().find(|(c, _)| *c == r.class) {
                                     Some((_, n)) => *n += 1,
@@ -404,10 +387,8 @@ async fn run(
                     out.push((job.reply, Ok(outcome)));
                 }
                 answers.deliver(out);
-                if committed_any && index_inline {
-                    // The commit copied everything up to its own events.
-                    unindexed = 0;
-                    last_index = Instant::now();
+                if committed_any {
+                    site_copy.committed(rows, copy_inline, Instant::now());
                 }
                 for (class, n) in stored {
                     counter!("vakt_events_stored_total", "class" => class).increment(n);
@@ -434,27 +415,22 @@ async fn run(
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
-        // After the answers: no ACK waits for this copy (the next batch does, a few ms).
-        if unindexed > 0
-            && (unindexed >= INDEX_SITES_ROWS || last_index.elapsed() >= INDEX_SITES_EVERY)
-        {
+        // After the answers: no ACK waits for this copy (the next batch does).
+        if site_copy.bulk_due(Instant::now()) {
             if let Some(c) = conn.as_mut() {
                 let started = Instant::now();
                 match Db::index_sites(c).await {
                     Ok(n) => {
-                        histogram!("vakt_index_sites_seconds")
+                        histogram!("vakt_site_copy_seconds")
                             .record(started.elapsed().as_secs_f64());
-                        counter!("vakt_index_sites_rows_total").increment(n);
-                        unindexed = 0;
-                        last_index = Instant::now();
+                        counter!("vakt_site_copy_events_total").increment(n);
+                        site_copy.copied(Instant::now());
                     }
                     Err(e) => {
-                        // Queries still find the events (by id range). Retried in a second
-                        // (or sooner under load), on a fresh connection.
+                        // Queries still find the events, by id range from `events`.
                         warn!(error = %e, "copying events into site_events failed; will retry");
                         conn = None;
-                        unindexed = 1;
-                        last_index = Instant::now();
+                        site_copy.failed(Instant::now());
                     }
                 }
             }

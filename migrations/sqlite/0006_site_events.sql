@@ -3,10 +3,10 @@
 --
 -- That index took a random B-tree leaf per stored event (1,000 sites: no two events of a
 -- commit share one), written whole to the WAL with every commit: a third of the writer's
--- SQLite work in a burst. The writer now copies (account, id) here in bulk, once tens of
--- thousands of events have gathered or a second has passed (`Db::commit_batch`), so a leaf
--- takes many entries per write. Events above `site_events_upto.upto` are not yet copied;
--- queries read them from `events` by id range (a few seconds' worth at most).
+-- SQLite work in a burst. The writer now copies (account, id) here itself: with each commit
+-- while it is quiet, in bulk (thousands of events, so a leaf takes many entries per write)
+-- once it is busy (src/site_copy.rs). Events above `site_events_upto.upto` are not yet
+-- copied; queries read them from `events` by id range (about a second's worth at most).
 CREATE TABLE site_events (
     account     TEXT NOT NULL,
     id          BIGINT NOT NULL,
