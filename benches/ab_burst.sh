@@ -7,7 +7,9 @@
 # With VAKT_AB_POSTGRES=postgres://user@host/admin_db each run gets a fresh PostgreSQL database
 # created (and dropped) through that URL instead of a fresh SQLite file. With
 # VAKT_AB_WRITER_CPU=N both binaries run with `writer_cpu = N` and vakt-load is pinned to
-# VAKT_AB_LOAD_CPU (default 0), the split of gateway.sh.
+# VAKT_AB_LOAD_CPU (default 0), the split of gateway.sh. Each line also gives vakt's CPU per
+# acknowledged event by thread (the writer, its SQLite connection, the WAL fsync thread, the
+# tokio workers), which moves less with the VM than the rate does.
 # e.g. the site-state cost: build the commit before it into another target dir
 #   git worktree add /tmp/prev 6895c6c && (cd /tmp/prev && CARGO_TARGET_DIR=/tmp/prev-target cargo build --release --bins)
 #   benches/ab_burst.sh /tmp/prev-target/release/vakt target/release/vakt 3 32
@@ -39,7 +41,14 @@ run_one() { # BIN LABEL
   for _ in $(seq 1 100); do grep -q ready "$work/out" 2>/dev/null && break; sleep 0.1; done
   # Never measure some other process on the port (a vakt left running, say).
   grep -q ready "$work/out" || { echo "vakt did not start:" >&2; cat "$work/err" >&2; exit 1; }
-  echo "$2: $("${pin[@]}" "$load" --target 127.0.0.1:17503 -c 1000 -a 1000 -w 1 -d 10 --zones "$zones" | grep 'acks/s')"
+  local line acked
+  line=$("${pin[@]}" "$load" --target 127.0.0.1:17503 -c 1000 -a 1000 -w 1 -d 10 --zones "$zones" | grep 'acks/s')
+  acked=$(echo "$line" | sed -E 's/.*acked ([0-9]+).*/\1/')
+  # vakt's CPU per acknowledged event, by thread name (utime + stime from /proc, in ticks).
+  echo "$2: $line; CPU µs/event: $(for t in /proc/$pid/task/*; do
+      read -r name < "$t/comm"; set -- $(sed 's/.*) //' "$t/stat"); echo "$name $((${12} + ${13}))"
+    done | awk -v n="$acked" -v hz="$(getconf CLK_TCK)" '{c[$1] += $2}
+      END {for (k in c) if (c[k] > 0) printf "%s %.1f  ", k, c[k] / hz / n * 1e6}')"
   kill -TERM "$pid"; wait "$pid" || true
   rm -rf "$work"
   if [ -n "$pgdb" ]; then psql "$VAKT_AB_POSTGRES" -qc "DROP DATABASE $pgdb WITH (FORCE)"; fi
