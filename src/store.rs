@@ -398,9 +398,9 @@ pub struct CommitOptions<'a> {
     /// A frame reference for each event the commit makes itself (supervision).
     pub frame_ref: &'a (dyn Fn() -> String + Sync),
     /// SQLite: copy the events not yet in `site_events` there in this commit, as an index
-    /// would. Right while commits are small; a busy writer copies in bulk instead
-    /// ([`Db::index_sites`]), where many entries share each page written.
-    pub index_sites: bool,
+    /// would be written. Right while the writer is quiet; a busy one copies in bulk instead
+    /// ([`Db::copy_site_events`], `src/site_copy.rs`), where many entries share each page.
+    pub copy_site_events: bool,
 }
 
 /// The supervision step of a commit.
@@ -850,8 +850,8 @@ impl Db {
                     queue::supervise_sqlite,
                     queue::alarms_sqlite
                 );
-                if opts.index_sites {
-                    copy_site_events(&mut tx).await?;
+                if opts.copy_site_events {
+                    copy_into_site_events(&mut tx).await?;
                 }
                 tx.commit().await?;
             }
@@ -922,13 +922,13 @@ impl Db {
 
     /// Copies the events stored since the last copy into `site_events` (SQLite; on
     /// PostgreSQL that is a view, never behind), in a transaction of its own: the number
-    /// copied. See [`CommitOptions::index_sites`] for the copy inside a commit.
-    pub async fn index_sites(conn: &mut WriteConn) -> Result<u64, sqlx::Error> {
+    /// copied. See [`CommitOptions::copy_site_events`] for the copy inside a commit.
+    pub async fn copy_site_events(conn: &mut WriteConn) -> Result<u64, sqlx::Error> {
         let WriteConn::Sqlite(c) = conn else {
             return Ok(0);
         };
         let mut tx = c.begin_with("BEGIN IMMEDIATE").await?;
-        let copied = copy_site_events(&mut tx).await?;
+        let copied = copy_into_site_events(&mut tx).await?;
         tx.commit().await?;
         Ok(copied)
     }
@@ -1353,7 +1353,7 @@ const SITE_SELECT: &str = "SELECT account, name, prefix, receiver, key_text, key
 /// Copies the events above `site_events_upto` into `site_events`, sorted by site so that each
 /// B-tree leaf is written once for all its new entries (migrations/sqlite/0006_site_events.sql
 /// says why this is done in bulk).
-async fn copy_site_events(c: &mut sqlx::SqliteConnection) -> Result<u64, sqlx::Error> {
+async fn copy_into_site_events(c: &mut sqlx::SqliteConnection) -> Result<u64, sqlx::Error> {
     // Two statements, not a read first: this is SQLite, one writer, inside its transaction.
     let copied = sqlx::query(
         "INSERT INTO site_events (account, id, received_at) SELECT account, id, received_at \

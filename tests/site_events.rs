@@ -42,7 +42,7 @@ async fn store(db: &Db, n: usize, first_at: i64, copy: bool) {
         join_after: 0,
         upkeep: None,
         frame_ref: &frame_ref,
-        index_sites: copy,
+        copy_site_events: copy,
     };
     Db::commit_batch(&mut conn, &mut frames, &opts, &mut AlarmCache::default())
         .await
@@ -99,7 +99,7 @@ async fn a_sites_events_page_across_the_copied_and_the_uncopied(backend: Backend
     store(&db, 20, 1_000, true).await;
     store(&db, 40, 2_000, false).await;
     let mut conn = db.writer_conn().await.unwrap();
-    let copied = Db::index_sites(&mut conn).await.unwrap();
+    let copied = Db::copy_site_events(&mut conn).await.unwrap();
     conn.close().await;
     store(&db, 31, 3_000, false).await;
 
