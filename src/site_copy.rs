@@ -3,12 +3,12 @@
 //!
 //! A copy writes each B-tree leaf it touches whole to the WAL, and with 1,000 sites the events
 //! of one commit share almost no leaf: copied with every commit, that costs what the index did
-//! (in a burst, 15.5 against 10.3 µs of SQLite work per event without it). Copied in bulk, many
-//! entries share each leaf written, but the copy delays the next batch (~25 ms for 16,384
-//! events on the reference VM; 32,768 saved little more and took the burst's p99 from 60 to 80
-//! ms), too long for the ACKs of a station at 10,000 events/s, whose writer has time to spare.
-//! So: with each commit while the writer stores fewer than [`BUSY_RATE`] events a second, in
-//! bulk above it.
+//! (in a burst, 15.0–15.8 against 10.1–10.4 µs of SQLite work per event without it). Copied in
+//! bulk, many entries share each leaf written, but the copy delays the next batch (~25 ms for
+//! 16,384 events on this project's CI VM; 32,768 saved little more and took the burst's p99 to
+//! 75–80 ms, against 60–70), too long for the ACKs of a station at 10,000 events/s, whose
+//! writer has time to spare. So: with each commit while the writer stores fewer than
+//! [`BUSY_RATE`] events a second, in bulk above it (README.md, "Results", has the A/B runs).
 
 use std::time::{Duration, Instant};
 
