@@ -331,9 +331,11 @@ async fn run(
         drop(frames);
         match result {
             Ok(committed) => {
-                let committed_any = committed.is_some();
                 let (fresh, supervised) = match committed {
-                    Some(c) => (c.fresh, c.supervised),
+                    Some(c) => {
+                        site_copy.committed(rows, copy_inline, Instant::now());
+                        (c.fresh, c.supervised)
+                    }
                     None => Default::default(),
                 };
                 if upkeep.is_some() {
@@ -387,9 +389,6 @@ async fn run(
                     out.push((job.reply, Ok(outcome)));
                 }
                 answers.deliver(out);
-                if committed_any {
-                    site_copy.committed(rows, copy_inline, Instant::now());
-                }
                 for (class, n) in stored {
                     counter!("vakt_events_stored_total", "class" => class).increment(n);
                 }
