@@ -271,6 +271,11 @@ pub struct ZoneRow {
     pub code: Option<String>,
     pub frame_ref: String,
     pub seq_in_frame: i32,
+    /// An earlier event of the same batch put the zone in another state (or partition), so
+    /// this row is the zone's state whatever is stored: written even where the stored row
+    /// already has this state. Otherwise a stored row in this state is kept, with its `since`
+    /// and event, those that entered the state.
+    pub replaces: bool,
 }
 
 /// A not-ready episode, ready to insert.
@@ -286,9 +291,12 @@ pub struct NotReadyRow {
     pub seq_in_frame: i32,
 }
 
-/// The state changes of the events committed together, coalesced: the last change of each
-/// partition and of each zone wins, so a batch costs one upsert per partition and zone it
-/// touched (and a database that refuses one row twice in one upsert never sees it).
+/// The state changes of the events committed together, coalesced to one row per partition
+/// and per zone, so a batch costs one upsert per partition and zone it touched (and a
+/// database that refuses one row twice in one upsert never sees it). A partition's last
+/// change wins. A zone's row is the same as applying its events one by one: a report of the
+/// state the zone is already in changes nothing, so the row is the event that entered the
+/// zone's final state (see [`ZoneRow::replaces`]) — whichever way the events were batched.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
     pub partitions: Vec<PartitionRow>,
@@ -344,9 +352,21 @@ pub fn changes<'a>(rows: impl IntoIterator<Item = &'a EventRow>) -> Changes {
                 code: e.code.clone(),
                 frame_ref: e.frame_ref.clone(),
                 seq_in_frame: e.seq_in_frame,
+                replaces: false,
             };
             match zone_at.entry((e.account.clone(), zone)) {
-                std::collections::hash_map::Entry::Occupied(i) => out.zones[*i.get()] = row,
+                std::collections::hash_map::Entry::Occupied(i) => {
+                    let held = &mut out.zones[*i.get()];
+                    // Still in the state an earlier event of the batch entered: that event
+                    // stays the zone's; a different state replaces it, and with it whatever
+                    // the database holds.
+                    if (held.state, &held.partition) != (row.state, &row.partition) {
+                        *held = ZoneRow {
+                            replaces: true,
+                            ..row
+                        };
+                    }
+                }
                 std::collections::hash_map::Entry::Vacant(v) => {
                     v.insert(out.zones.len());
                     out.zones.push(row);
@@ -469,5 +489,37 @@ mod tests {
         assert_eq!(d.arming.unwrap().0, Arming::Disarmed);
         assert!(d.cancel.is_some());
         assert!(delta(&sia("#1234|Nri1/HA3")[0]).duress);
+    }
+
+    /// Numbered as one batch: event i received at i seconds, as seq_in_frame i.
+    fn batch(data: &str) -> Vec<EventRow> {
+        let mut rows = sia(data);
+        for (i, r) in rows.iter_mut().enumerate() {
+            r.seq_in_frame = i as i32;
+            r.received_at = i as i64 * 1_000_000;
+        }
+        rows
+    }
+
+    #[test]
+    fn a_zone_changed_twice_in_a_batch_is_the_event_that_entered_its_last_state() {
+        // Alarm, restore, alarm again: the last alarm entered the state, and the row must
+        // replace a stored alarm row (applied one by one, the restore would have).
+        let c = changes(&batch("#1234|Nri1/BA5/BR5/BA5"));
+        assert_eq!(c.zones.len(), 1, "{c:?}");
+        let z = &c.zones[0];
+        assert_eq!((z.state, z.seq_in_frame, z.since), ("alarm", 2, 2_000_000));
+        assert!(z.replaces);
+        // The same state twice: the first report entered it, and a stored row in that state
+        // stays (the second report changes nothing, applied one by one).
+        let c = changes(&batch("#1234|Nri1/BA6/BA6"));
+        let z = &c.zones[0];
+        assert_eq!((z.state, z.seq_in_frame, z.since), ("alarm", 0, 0));
+        assert!(!z.replaces);
+        // Moved to another partition in the same state: replaces.
+        let c = changes(&batch("#1234|Nri1/BA7/ri2/BA7"));
+        let z = &c.zones[0];
+        assert_eq!((z.partition.as_str(), z.seq_in_frame), ("2", 1));
+        assert!(z.replaces);
     }
 }

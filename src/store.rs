@@ -130,21 +130,46 @@ fn events_unnest_pg() -> &'static str {
     })
 }
 
-/// PostgreSQL: a batch's zone changes in one statement (see `apply_state!`).
-const ZONES_UNNEST_PG: &str = "INSERT INTO zones (account, zone, partition, state, since, code, \
-     frame_ref, seq_in_frame) \
-     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
-     $6::text[], $7::text[], $8::int[]) \
-     ON CONFLICT (account, zone) DO UPDATE SET partition = excluded.partition, \
-     state = excluded.state, since = excluded.since, code = excluded.code, \
-     frame_ref = excluded.frame_ref, seq_in_frame = excluded.seq_in_frame \
-     WHERE zones.state <> excluded.state OR zones.partition <> excluded.partition";
+/// A zone's upsert, after its `INSERT … VALUES`/`SELECT`: the reported state replaces the
+/// stored one, and with `zone_keeps_state!` a zone already in the reported state keeps its
+/// row: `since` and the event stay those that entered the state (and an unchanged row costs
+/// no page write). Rows with [`crate::site_state::ZoneRow::replaces`] go without it.
+macro_rules! zone_upsert {
+    () => {
+        " ON CONFLICT (account, zone) DO UPDATE SET partition = excluded.partition, \
+         state = excluded.state, since = excluded.since, code = excluded.code, \
+         frame_ref = excluded.frame_ref, seq_in_frame = excluded.seq_in_frame"
+    };
+}
+macro_rules! zone_keeps_state {
+    () => {
+        " WHERE zones.state <> excluded.state OR zones.partition <> excluded.partition"
+    };
+}
+macro_rules! zones_unnest_pg {
+    () => {
+        "INSERT INTO zones (account, zone, partition, state, since, code, frame_ref, \
+         seq_in_frame) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
+         $6::text[], $7::text[], $8::int[])"
+    };
+}
+/// The column list of the zones' chunked SQLite/PostgreSQL upserts.
+const ZONES_INTO: &str =
+    "INTO zones (account, zone, partition, state, since, code, frame_ref, seq_in_frame)";
+
+/// PostgreSQL: a batch's zone changes in one statement (see `apply_state!`), and the rows that
+/// replace whatever is stored in another.
+const ZONES_UNNEST_PG: &str = concat!(zones_unnest_pg!(), zone_upsert!(), zone_keeps_state!());
+const ZONES_REPLACING_UNNEST_PG: &str = concat!(zones_unnest_pg!(), zone_upsert!());
 
 /// The site-state tables the writer upserts into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StateTable {
     Partitions,
     Zones,
+    /// Zone rows written whatever the stored row's state ([`crate::site_state::ZoneRow::replaces`]).
+    ZonesReplacing,
     NotReady,
 }
 
@@ -210,7 +235,7 @@ fn pick(sizes: &'static Chunked, backend: Backend, rows: usize) -> (usize, &'sta
 
 /// The largest chunk size that fits `rows`, and the site-state upsert for it.
 fn state_sql(table: StateTable, backend: Backend, rows: usize) -> (usize, &'static str) {
-    static SQL: OnceLock<[Chunked; 3]> = OnceLock::new();
+    static SQL: OnceLock<[Chunked; 4]> = OnceLock::new();
     let all = SQL.get_or_init(|| {
         [
             chunked(
@@ -222,17 +247,8 @@ fn state_sql(table: StateTable, backend: Backend, rows: usize) -> (usize, &'stat
                  code = excluded.code, frame_ref = excluded.frame_ref, \
                  seq_in_frame = excluded.seq_in_frame",
             ),
-            // A zone already in the reported state keeps its row: `since` and the event stay
-            // those that entered the state (and an unchanged row costs no page write).
-            chunked(
-                "INTO zones (account, zone, partition, state, since, code, frame_ref, \
-                 seq_in_frame)",
-                8,
-                " ON CONFLICT (account, zone) DO UPDATE SET partition = excluded.partition, \
-                 state = excluded.state, since = excluded.since, code = excluded.code, \
-                 frame_ref = excluded.frame_ref, seq_in_frame = excluded.seq_in_frame \
-                 WHERE zones.state <> excluded.state OR zones.partition <> excluded.partition",
-            ),
+            chunked(ZONES_INTO, 8, concat!(zone_upsert!(), zone_keeps_state!())),
+            chunked(ZONES_INTO, 8, zone_upsert!()),
             chunked(
                 "INTO not_ready (account, partition, reason, zone, at, code, frame_ref, \
                  seq_in_frame)",
@@ -771,27 +787,42 @@ impl Db {
         }
         // Zones are the most frequent change. On PostgreSQL, where every statement is a round
         // trip, a batch's zones go in one UNNEST statement; SQLite takes the chunked upserts.
+        // Rows that replace whatever is stored (a zone that changed twice in the batch) take
+        // a statement of their own, without the keep-the-state condition.
         macro_rules! upsert_zones {
             (sqlite, $tx:expr, $zones:expr) => {
-                upsert_chunks!(
-                    $tx,
-                    Backend::Sqlite,
-                    StateTable::Zones,
-                    $zones,
-                    |z| &z.account,
-                    &z.zone,
-                    &z.partition,
-                    z.state,
-                    z.since,
-                    &z.code,
-                    &z.frame_ref,
-                    z.seq_in_frame
-                )
+                for (table, replacing) in [
+                    (StateTable::Zones, false),
+                    (StateTable::ZonesReplacing, true),
+                ] {
+                    let rows: Vec<&crate::site_state::ZoneRow> =
+                        $zones.iter().filter(|z| z.replaces == replacing).collect();
+                    upsert_chunks!(
+                        $tx,
+                        Backend::Sqlite,
+                        table,
+                        rows,
+                        |z| &z.account,
+                        &z.zone,
+                        &z.partition,
+                        z.state,
+                        z.since,
+                        &z.code,
+                        &z.frame_ref,
+                        z.seq_in_frame
+                    );
+                }
             };
             (pg, $tx:expr, $zones:expr) => {
-                if !$zones.is_empty() {
-                    let z = &$zones;
-                    sqlx::query(ZONES_UNNEST_PG)
+                for (sql, replacing) in
+                    [(ZONES_UNNEST_PG, false), (ZONES_REPLACING_UNNEST_PG, true)]
+                {
+                    let z: Vec<&crate::site_state::ZoneRow> =
+                        $zones.iter().filter(|z| z.replaces == replacing).collect();
+                    if z.is_empty() {
+                        continue;
+                    }
+                    sqlx::query(sql)
                         .bind(z.iter().map(|r| r.account.as_str()).collect::<Vec<_>>())
                         .bind(z.iter().map(|r| r.zone.as_str()).collect::<Vec<_>>())
                         .bind(z.iter().map(|r| r.partition.as_str()).collect::<Vec<_>>())

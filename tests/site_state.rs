@@ -8,6 +8,7 @@ use common::*;
 use vakt_protocol::dc09::TokenKind;
 
 on_both_databases!(arming_zones_and_not_ready);
+on_both_databases!(a_zone_reported_twice_in_one_frame);
 
 async fn send(gw: &Gateway, token: TokenKind<'_>, seq: &str, data: &str) {
     let f = frame(token, seq, PLAIN, data);
@@ -88,4 +89,49 @@ async fn arming_zones_and_not_ready(backend: Backend) {
     // Disarm.
     send(&gw, TokenKind::AdmCid, "0006", "#1234|1401 01 007").await;
     assert_eq!(partition(&site(&gw).await, "1")["arming"], "disarmed");
+}
+
+/// One frame can report a zone twice (SIA-DCS blocks). The state must be what the events give
+/// one by one: the zone's event is the one that entered its last state.
+async fn a_zone_reported_twice_in_one_frame(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let gw = Gateway::start(&db.scratch.0, &base_config(&db.url));
+    let zone = |gw: &Gateway, zone: &'static str| {
+        let path = format!("/api/sites/{PLAIN}");
+        let (http, token) = (gw.http, gw.token.clone());
+        async move {
+            let (status, body) = http_request(http, "GET", &path, "", Some(&token)).await;
+            assert_eq!(status, 200, "{body}");
+            let s: serde_json::Value = serde_json::from_str(&body).unwrap();
+            s["zones"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|z| z["zone"] == zone)
+                .unwrap_or_else(|| panic!("no zone {zone}: {s}"))
+                .clone()
+        }
+    };
+
+    // Zone 5 in alarm; then one frame: restored and in alarm again. The zone is in alarm
+    // since the second frame's alarm (its second event), not the first frame's.
+    send(&gw, TokenKind::SiaDcs, "0001", "#1234|Nri1/BA5").await;
+    let first = zone(&gw, "5").await;
+    assert_eq!(first["state"], "alarm");
+    send(&gw, TokenKind::SiaDcs, "0002", "#1234|Nri1/BR5/BA5").await;
+    let again = zone(&gw, "5").await;
+    assert_eq!(again["state"], "alarm", "{again}");
+    assert_ne!(
+        again["event"]["frame_ref"], first["event"]["frame_ref"],
+        "{again}"
+    );
+    assert_eq!(again["event"]["seq_in_frame"], 1, "{again}");
+
+    // Zone 6 reported in alarm twice in one frame: the first report entered the state.
+    send(&gw, TokenKind::SiaDcs, "0003", "#1234|Nri1/BA6/BA6").await;
+    let z6 = zone(&gw, "6").await;
+    assert_eq!(z6["state"], "alarm");
+    assert_eq!(z6["event"]["seq_in_frame"], 0, "{z6}");
 }
