@@ -9,7 +9,8 @@
 # VAKT_AB_WRITER_CPU=N both binaries run with `writer_cpu = N` and vakt-load is pinned to
 # VAKT_AB_LOAD_CPU (default 0), the split of gateway.sh. Each line also gives vakt's CPU per
 # acknowledged event by thread (the writer, its SQLite connection, the WAL fsync thread, the
-# tokio workers), which moves less with the VM than the rate does.
+# tokio workers) and, on PostgreSQL, the server's processes, which moves less with the VM than
+# the rate does.
 # e.g. the site-state cost: build the commit before it into another target dir
 #   git worktree add /tmp/prev 6895c6c && (cd /tmp/prev && CARGO_TARGET_DIR=/tmp/prev-target cargo build --release --bins)
 #   benches/ab_burst.sh /tmp/prev-target/release/vakt target/release/vakt 3 32
@@ -20,6 +21,16 @@ cargo build --release -q --bin vakt-load
 load=$PWD/target/release/vakt-load
 pin=()
 [ -z "${VAKT_AB_WRITER_CPU:-}" ] || pin=(taskset -c "${VAKT_AB_LOAD_CPU:-0}")
+# CPU ticks (utime + stime) of every PostgreSQL process now: the server's cost per event is
+# the difference over a run (a backend that exits during the run takes its ticks with it).
+pg_ticks() {
+  local t=0 p
+  for p in $(pgrep -x postgres); do
+    set -- $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+    t=$((t + ${12} + ${13}))
+  done
+  echo "$t"
+}
 run_one() { # BIN LABEL
   local work pid
   work=$(mktemp -d /tmp/vakt-ab.XXXXXX)
@@ -41,14 +52,17 @@ run_one() { # BIN LABEL
   for _ in $(seq 1 100); do grep -q ready "$work/out" 2>/dev/null && break; sleep 0.1; done
   # Never measure some other process on the port (a vakt left running, say).
   grep -q ready "$work/out" || { echo "vakt did not start:" >&2; cat "$work/err" >&2; exit 1; }
-  local line acked
+  local line acked pg_before
+  pg_before=$(pg_ticks)
   line=$("${pin[@]}" "$load" --target 127.0.0.1:17503 -c 1000 -a 1000 -w 1 -d 10 --zones "$zones" | grep 'acks/s')
   acked=$(echo "$line" | sed -E 's/.*acked ([0-9]+).*/\1/')
   # vakt's CPU per acknowledged event, by thread name (utime + stime from /proc, in ticks).
   echo "$2: $line; CPU µs/event: $(for t in /proc/$pid/task/*; do
       read -r name < "$t/comm"; set -- $(sed 's/.*) //' "$t/stat"); echo "$name $((${12} + ${13}))"
     done | awk -v n="$acked" -v hz="$(getconf CLK_TCK)" '{c[$1] += $2}
-      END {for (k in c) if (c[k] > 0) printf "%s %.1f  ", k, c[k] / hz / n * 1e6}')"
+      END {for (k in c) if (c[k] > 0) printf "%s %.1f  ", k, c[k] / hz / n * 1e6}')$(
+    [ -z "$pgdb" ] || echo " postgres $(( $(pg_ticks) - pg_before )) $acked" |
+      awk -v hz="$(getconf CLK_TCK)" '{printf "%s %.1f", $1, $2 / hz / $3 * 1e6}')"
   kill -TERM "$pid"; wait "$pid" || true
   rm -rf "$work"
   if [ -n "$pgdb" ]; then psql "$VAKT_AB_POSTGRES" -qc "DROP DATABASE $pgdb WITH (FORCE)"; fi
