@@ -8,7 +8,8 @@
 # database is created and dropped), VAKT_BENCH_SCALE (connections for the scale run; default
 # 100000, capped by the open-file limit), VAKT_BENCH_PYSIA (a python with pysiaalarm; default:
 # a virtualenv made in target/bench-venv), VAKT_BENCH_WRITER_CPU and VAKT_BENCH_LOAD_CPU (see
-# below). Not part of `cargo test`: it takes minutes and wants a quiet machine.
+# below), VAKT_BENCH_CALIBRATE=0 (no machine-speed line). Not part of `cargo test`: it takes
+# minutes and wants a quiet machine.
 #
 # How the cores are split (on a machine with two or more CPUs; the table gives each process's
 # CPU seconds): vakt runs with `writer_cpu` = the last CPU, so its writer (and SQLite
@@ -31,6 +32,21 @@ key_ascii=0123456789abcdef
 key_hex=30313233343536373839616263646566
 trap 'pkill -P $$ || true; rm -rf "$work"' EXIT
 source benches/cpu_split.sh
+
+# How fast this machine is: the same VM kind has run at less than half its best speed on some
+# days (and changed within an hour), and every figure here moves with it. The protocol core's
+# criterion benchmark (one core, no I/O), before and after the runs, is the yardstick README's
+# "Performance" table gives for a known day.
+machine_speed() {
+  "${pin_load[@]}" cargo bench -q --bench codec -- 'dc09/plain ADM-CID' --warm-up-time 1 \
+    --measurement-time 3 --noplot 2>/dev/null | sed -nE 's/.*thrpt: +\[[^ ]+ [^ ]+ ([0-9.]+ [KMG]?elem\/s).*/\1/p' | head -1
+}
+speed_before=
+if [ "${VAKT_BENCH_CALIBRATE:-1}" != 0 ]; then
+  echo "== machine speed (cargo bench --bench codec -- 'plain ADM-CID')" >&2
+  speed_before=$(machine_speed)
+  speed_before=${speed_before:-?}
+fi
 
 config() { # DB_URL PORT HTTP_PORT
   cat <<EOF
@@ -132,6 +148,14 @@ for mode in plain aes; do
   done
   stop $PPID_
 done
+
+if [ -n "$speed_before" ]; then
+  speed_after=$(machine_speed)
+  echo "machine: plain ADM-CID verify + decode + ACK at $speed_before before the runs," \
+    "$speed_after after, on one core (criterion medians; 4.17 Melem/s on the 2026-11-24" \
+    "machine, README \"Performance\")"
+  echo
+fi
 
 python3 - "$results" <<'PY'
 import json, sys
