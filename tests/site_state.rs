@@ -16,13 +16,36 @@ async fn send(gw: &Gateway, token: TokenKind<'_>, seq: &str, data: &str) {
     assert!(show(&a).contains("\"ACK\""), "{data}: {}", show(&a));
 }
 
-fn partition<'a>(site: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    site["partitions"]
+/// `GET /api/sites/{account}` of the test site.
+async fn site(gw: &Gateway) -> serde_json::Value {
+    let path = format!("/api/sites/{PLAIN}");
+    let (status, body) = http_request(gw.http, "GET", &path, "", Some(&gw.token)).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// The entry of `list` (`partitions`, `zones`) whose `key` is `name`.
+fn entry<'a>(
+    site: &'a serde_json::Value,
+    list: &str,
+    key: &str,
+    name: &str,
+) -> &'a serde_json::Value {
+    site[list]
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["partition"] == name)
-        .unwrap_or_else(|| panic!("no partition {name}: {site}"))
+        .find(|p| p[key] == name)
+        .unwrap_or_else(|| panic!("no {key} {name}: {site}"))
+}
+
+/// The test site's zone `name`, as `GET /api/sites/{account}` gives it now.
+async fn zone(gw: &Gateway, name: &str) -> serde_json::Value {
+    entry(&site(gw).await, "zones", "zone", name).clone()
+}
+
+fn partition<'a>(site: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    entry(site, "partitions", "partition", name)
 }
 
 async fn arming_zones_and_not_ready(backend: Backend) {
@@ -30,15 +53,6 @@ async fn arming_zones_and_not_ready(backend: Backend) {
         return;
     };
     let gw = Gateway::start(&db.scratch.0, &base_config(&db.url));
-    let site = |gw: &Gateway| {
-        let path = format!("/api/sites/{PLAIN}");
-        let (http, token) = (gw.http, gw.token.clone());
-        async move {
-            let (status, body) = http_request(http, "GET", &path, "", Some(&token)).await;
-            assert_eq!(status, 200, "{body}");
-            serde_json::from_str::<serde_json::Value>(&body).unwrap()
-        }
-    };
 
     // A door (zone 15) in alarm, then the user arms partition 1 anyway.
     send(&gw, TokenKind::AdmCid, "0001", "#1234|1131 01 015").await;
@@ -76,9 +90,7 @@ async fn arming_zones_and_not_ready(backend: Backend) {
     let p2 = partition(&s, "2");
     assert_eq!(p2["ready"], true, "a bypassed zone does not block: {s}");
     assert_eq!(p2["arming"], "armed_stay");
-    let zones = s["zones"].as_array().unwrap();
-    let z9 = zones.iter().find(|z| z["zone"] == "9").unwrap();
-    assert_eq!(z9["state"], "bypassed");
+    assert_eq!(entry(&s, "zones", "zone", "9")["state"], "bypassed");
 
     // A retransmission of a stored frame does not change state twice.
     send(&gw, TokenKind::SiaDcs, "0004", "#1234|Nri2/CI3/XW5/BA9").await;
@@ -98,23 +110,6 @@ async fn a_zone_reported_twice_in_one_frame(backend: Backend) {
         return;
     };
     let gw = Gateway::start(&db.scratch.0, &base_config(&db.url));
-    let zone = |gw: &Gateway, zone: &'static str| {
-        let path = format!("/api/sites/{PLAIN}");
-        let (http, token) = (gw.http, gw.token.clone());
-        async move {
-            let (status, body) = http_request(http, "GET", &path, "", Some(&token)).await;
-            assert_eq!(status, 200, "{body}");
-            let s: serde_json::Value = serde_json::from_str(&body).unwrap();
-            s["zones"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|z| z["zone"] == zone)
-                .unwrap_or_else(|| panic!("no zone {zone}: {s}"))
-                .clone()
-        }
-    };
-
     // Zone 5 in alarm; then one frame: restored and in alarm again. The zone is in alarm
     // since the second frame's alarm (its second event), not the first frame's.
     send(&gw, TokenKind::SiaDcs, "0001", "#1234|Nri1/BA5").await;
