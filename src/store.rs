@@ -261,8 +261,10 @@ fn state_sql(table: StateTable, backend: Backend, rows: usize) -> (usize, &'stat
 }
 
 /// Rows per INSERT statement, largest first (33 columns × 64 rows stays far below either
-/// database's limit on bound parameters).
-const INSERT_CHUNKS: [usize; 4] = [64, 16, 4, 1];
+/// database's limit on bound parameters). Powers of two, so a batch of n rows takes n / 64 statements plus one per set bit of the rest
+/// (57 rows: 32 + 16 + 8 + 1): each statement is a round trip to SQLite's worker thread, and
+/// a commit of a few dozen frames is made of them.
+const INSERT_CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
