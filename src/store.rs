@@ -793,12 +793,12 @@ impl Db {
         // a statement of their own, without the keep-the-state condition.
         macro_rules! upsert_zones {
             (sqlite, $tx:expr, $zones:expr) => {
-                for (table, replacing) in [
-                    (StateTable::Zones, false),
-                    (StateTable::ZonesReplacing, true),
+                let (replacing, keeping): (Vec<&crate::site_state::ZoneRow>, Vec<_>) =
+                    $zones.iter().partition(|z| z.replaces);
+                for (table, rows) in [
+                    (StateTable::Zones, keeping),
+                    (StateTable::ZonesReplacing, replacing),
                 ] {
-                    let rows: Vec<&crate::site_state::ZoneRow> =
-                        $zones.iter().filter(|z| z.replaces == replacing).collect();
                     upsert_chunks!(
                         $tx,
                         Backend::Sqlite,
@@ -816,11 +816,12 @@ impl Db {
                 }
             };
             (pg, $tx:expr, $zones:expr) => {
-                for (sql, replacing) in
-                    [(ZONES_UNNEST_PG, false), (ZONES_REPLACING_UNNEST_PG, true)]
-                {
-                    let z: Vec<&crate::site_state::ZoneRow> =
-                        $zones.iter().filter(|z| z.replaces == replacing).collect();
+                let (replacing, keeping): (Vec<&crate::site_state::ZoneRow>, Vec<_>) =
+                    $zones.iter().partition(|z| z.replaces);
+                for (sql, z) in [
+                    (ZONES_UNNEST_PG, keeping),
+                    (ZONES_REPLACING_UNNEST_PG, replacing),
+                ] {
                     if z.is_empty() {
                         continue;
                     }
