@@ -53,7 +53,7 @@ run_one() { # BIN LABEL
   # Never measure some other process on the port (a vakt left running, say).
   grep -q ready "$work/out" || { echo "vakt did not start:" >&2; cat "$work/err" >&2; exit 1; }
   local line acked pg_before
-  pg_before=$(pg_ticks)
+  [ -z "$pgdb" ] || pg_before=$(pg_ticks)
   line=$("${pin[@]}" "$load" --target 127.0.0.1:17503 -c 1000 -a 1000 -w 1 -d 10 --zones "$zones" | grep 'acks/s')
   acked=$(echo "$line" | sed -E 's/.*acked ([0-9]+).*/\1/')
   # vakt's CPU per acknowledged event, by thread name (utime + stime from /proc, in ticks).

@@ -261,9 +261,9 @@ fn state_sql(table: StateTable, backend: Backend, rows: usize) -> (usize, &'stat
 }
 
 /// Rows per INSERT statement, largest first (33 columns × 64 rows stays far below either
-/// database's limit on bound parameters). Powers of two, so a batch of n rows takes n / 64 statements plus one per set bit of the rest
-/// (57 rows: 32 + 16 + 8 + 1): each statement is a round trip to SQLite's worker thread, and
-/// a commit of a few dozen frames is made of them.
+/// database's limit on bound parameters). Powers of two, so a batch of n rows takes n / 64
+/// statements plus one per set bit of the rest (57 rows: 32 + 16 + 8 + 1): each statement is
+/// a round trip to SQLite's worker thread, and a commit of a few dozen frames is made of them.
 const INSERT_CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -792,12 +792,10 @@ impl Db {
         // Rows that replace whatever is stored (a zone that changed twice in the batch) take
         // a statement of their own, without the keep-the-state condition.
         macro_rules! upsert_zones {
-            (sqlite, $tx:expr, $zones:expr) => {
-                let (replacing, keeping): (Vec<&crate::site_state::ZoneRow>, Vec<_>) =
-                    $zones.iter().partition(|z| z.replaces);
+            (sqlite, $tx:expr, $keeping:expr, $replacing:expr) => {
                 for (table, rows) in [
-                    (StateTable::Zones, keeping),
-                    (StateTable::ZonesReplacing, replacing),
+                    (StateTable::Zones, $keeping),
+                    (StateTable::ZonesReplacing, $replacing),
                 ] {
                     upsert_chunks!(
                         $tx,
@@ -815,12 +813,10 @@ impl Db {
                     );
                 }
             };
-            (pg, $tx:expr, $zones:expr) => {
-                let (replacing, keeping): (Vec<&crate::site_state::ZoneRow>, Vec<_>) =
-                    $zones.iter().partition(|z| z.replaces);
+            (pg, $tx:expr, $keeping:expr, $replacing:expr) => {
                 for (sql, z) in [
-                    (ZONES_UNNEST_PG, keeping),
-                    (ZONES_REPLACING_UNNEST_PG, replacing),
+                    (ZONES_UNNEST_PG, $keeping),
+                    (ZONES_REPLACING_UNNEST_PG, $replacing),
                 ] {
                     if z.is_empty() {
                         continue;
@@ -855,7 +851,9 @@ impl Db {
                     &p.frame_ref,
                     p.seq_in_frame
                 );
-                upsert_zones!($kind, $tx, $state.zones);
+                let (replacing, keeping): (Vec<&crate::site_state::ZoneRow>, Vec<_>) =
+                    $state.zones.iter().partition(|z| z.replaces);
+                upsert_zones!($kind, $tx, keeping, replacing);
                 upsert_chunks!(
                     $tx,
                     $backend,
