@@ -21,6 +21,7 @@
 # `none` for no pinning). For attribution runs: VAKT_BENCH_TMP (where the databases go,
 # default /tmp; /dev/shm takes the disk out) and VAKT_BENCH_CONFIG (TOML appended to vakt's
 # config, e.g. $'[supervision]\ncheck_every_ms = 60000').
+# VAKT_BENCH_ONLY=sqlite or postgres runs one backend only (for A/Bs of a change to one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -130,11 +131,16 @@ one() { # DB_URL LABEL
 probe_machine before
 echo "| run | acks/s | not acked | p50 ms | p99 ms | p99.9 ms | vakt ACKs > 10 ms % | commit mean ms | frames/commit | commits > 20 ms | WAL fsyncs > 20 ms | CPU stolen % |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+only=${VAKT_BENCH_ONLY:-}
+case "$only" in ""|sqlite|postgres) ;; *) echo "VAKT_BENCH_ONLY must be sqlite or postgres" >&2; exit 2 ;; esac
 for i in $(seq 1 "$runs"); do
+  [ "$only" != postgres ] || break
   one "sqlite://$work/l$i.db" "SQLite, run $i"
   rm -f "$work"/l$i.db*
 done
-if psql "$pg" -qAt -c 'select 1' > /dev/null 2>&1; then
+if [ "$only" = sqlite ]; then
+  :
+elif psql "$pg" -qAt -c 'select 1' > /dev/null 2>&1; then
   for i in $(seq 1 "$runs"); do
     db=vakt_latency_$$_$i
     psql "$pg" -q -c "CREATE DATABASE $db"

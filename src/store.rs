@@ -103,33 +103,6 @@ const EVENT_COLUMNS: &str = "frame_ref, received_at, listener, transport, peer, 
 
 const EVENT_COLUMN_COUNT: usize = 33;
 
-/// PostgreSQL types of [`EVENT_COLUMNS`], in order.
-const EVENT_TYPES_PG: [&str; EVENT_COLUMN_COUNT] = [
-    "text", "bigint", "text", "text", "text", "text", "text", "bool", "text", "text", "text",
-    "text", "text", "bigint", "text", "text", "int", "text", "text", "text", "text", "text",
-    "text", "text", "text", "text", "text", "text", "text", "text", "text", "bytea", "bytea",
-];
-
-/// PostgreSQL: a batch's events in one statement, one array per column, whatever the batch's
-/// size (multi-row VALUES in fixed chunk sizes cost a round trip per chunk: 11 for a batch of
-/// 500, up to 5 for one of 23). `ORDER BY ord` keeps the ids in the batch's order, so the
-/// events of a frame get ascending ids as they do with VALUES.
-fn events_unnest_pg() -> &'static str {
-    static SQL: OnceLock<String> = OnceLock::new();
-    SQL.get_or_init(|| {
-        let arrays: Vec<String> = EVENT_TYPES_PG
-            .iter()
-            .enumerate()
-            .map(|(i, t)| format!("${}::{t}[]", i + 1))
-            .collect();
-        format!(
-            "INSERT INTO events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM UNNEST({}) \
-             WITH ORDINALITY AS u({EVENT_COLUMNS}, ord) ORDER BY ord",
-            arrays.join(", ")
-        )
-    })
-}
-
 /// A zone's upsert, after its `INSERT … VALUES`/`SELECT`: the reported state replaces the
 /// stored one, and with `zone_keeps_state!` a zone already in the reported state keeps its
 /// row: `since` and the event stay those that entered the state (and an unchanged row costs
@@ -146,22 +119,29 @@ macro_rules! zone_keeps_state {
         " WHERE zones.state <> excluded.state OR zones.partition <> excluded.partition"
     };
 }
-macro_rules! zones_unnest_pg {
-    () => {
-        "INSERT INTO zones (account, zone, partition, state, since, code, frame_ref, \
-         seq_in_frame) \
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
-         $6::text[], $7::text[], $8::int[])"
-    };
-}
 /// The column list of the zones' chunked SQLite/PostgreSQL upserts.
 const ZONES_INTO: &str =
     "INTO zones (account, zone, partition, state, since, code, frame_ref, seq_in_frame)";
 
-/// PostgreSQL: a batch's zone changes in one statement (see `apply_state!`), and the rows that
-/// replace whatever is stored in another.
-const ZONES_UNNEST_PG: &str = concat!(zones_unnest_pg!(), zone_upsert!(), zone_keeps_state!());
-const ZONES_REPLACING_UNNEST_PG: &str = concat!(zones_unnest_pg!(), zone_upsert!());
+mod pg_batch;
+
+/// PostgreSQL: the start of every writer transaction. Event ids must become visible in id
+/// order, or an output reading "ids after my position" could pass over a smaller id that
+/// another node commits later. Nodes take turns: the lock is held from before the ids are
+/// drawn to the commit. (SQLite has one writer, so its ids commit in order anyway.) Taken in
+/// the BEGIN's own simple query: one round trip for both.
+const PG_BEGIN: &str = "BEGIN; SELECT pg_advisory_xact_lock(7451001)";
+
+/// A batch's zone rows: those that replace whatever is stored, and those that keep a stored
+/// row already in their state (see [`crate::site_state::ZoneRow::replaces`]).
+fn split_zones(
+    state: &crate::site_state::Changes,
+) -> (
+    Vec<&crate::site_state::ZoneRow>,
+    Vec<&crate::site_state::ZoneRow>,
+) {
+    state.zones.iter().partition(|z| z.replaces)
+}
 
 /// The site-state tables the writer upserts into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -683,51 +663,8 @@ impl Db {
                 }
             }};
             (pg, $tx:expr, $rows:expr) => {{
-                let rows = &$rows;
-                if !rows.is_empty() {
-                    macro_rules! col {
-                        (|$r:ident| $e:expr) => {
-                            rows.iter().map(|($r, _)| $e).collect::<Vec<_>>()
-                        };
-                    }
-                    sqlx::query(events_unnest_pg())
-                        .bind(col!(|r| r.frame_ref.as_str()))
-                        .bind(col!(|r| r.received_at))
-                        .bind(col!(|r| r.listener.as_str()))
-                        .bind(col!(|r| r.transport))
-                        .bind(col!(|r| r.peer.as_str()))
-                        .bind(col!(|r| r.account.as_str()))
-                        .bind(col!(|r| r.token.as_str()))
-                        .bind(col!(|r| r.encrypted))
-                        .bind(col!(|r| r.sequence.as_str()))
-                        .bind(col!(|r| r.receiver.as_deref()))
-                        .bind(col!(|r| r.prefix.as_deref()))
-                        .bind(col!(|r| r.outcome))
-                        .bind(col!(|r| r.reason.as_deref()))
-                        .bind(col!(|r| r.panel_time))
-                        .bind(col!(|r| r.data.as_deref()))
-                        .bind(col!(|r| r.xdata.as_deref()))
-                        .bind(col!(|r| r.seq_in_frame))
-                        .bind(col!(|r| r.scheme))
-                        .bind(col!(|r| r.code.as_deref()))
-                        .bind(col!(|r| r.qualifier.as_deref()))
-                        .bind(col!(|r| r.class))
-                        .bind(col!(|r| r.kind))
-                        .bind(col!(|r| r.meaning))
-                        .bind(col!(|r| r.mapped_code.as_deref()))
-                        .bind(col!(|r| r.partition.as_deref()))
-                        .bind(col!(|r| r.address.as_deref()))
-                        .bind(col!(|r| r.address_kind))
-                        .bind(col!(|r| r.zone.as_deref()))
-                        .bind(col!(|r| r.user_no.as_deref()))
-                        .bind(col!(|r| r.text.as_deref()))
-                        .bind(col!(|r| r.event_time.as_deref()))
-                        .bind(
-                            rows.iter()
-                                .map(|(_, k)| k.map(|k| k.as_slice()))
-                                .collect::<Vec<_>>(),
-                        )
-                        .bind(col!(|r| r.raw.as_slice()))
+                if !$rows.is_empty() {
+                    pg_batch::bind_events(sqlx::query(pg_batch::events_sql()), &$rows)
                         .execute(&mut *$tx)
                         .await?;
                 }
@@ -768,7 +705,7 @@ impl Db {
                 let plan = crate::alarm::plan(rows.iter().map(|(r, _)| &**r));
                 insert_events!($kind, $tx, &mut rows);
                 apply_state!($tx, $backend, $kind, state);
-                $alarms(&mut *$tx, &plan, opts.join_after, alarms).await?;
+                $alarms(&mut *$tx, &plan, opts.join_after, None, alarms).await?;
             }};
         }
         // Rows of one site-state table in the fixed chunk sizes of `state_sql`.
@@ -814,29 +751,19 @@ impl Db {
                 }
             };
             (pg, $tx:expr, $keeping:expr, $replacing:expr) => {
-                for (sql, z) in [
-                    (ZONES_UNNEST_PG, $keeping),
-                    (ZONES_REPLACING_UNNEST_PG, $replacing),
-                ] {
-                    if z.is_empty() {
-                        continue;
+                for (keeping, z) in [(true, $keeping), (false, $replacing)] {
+                    if !z.is_empty() {
+                        pg_batch::bind_zones(sqlx::query(pg_batch::zones_sql(keeping)), &z)
+                            .execute(&mut *$tx)
+                            .await?;
                     }
-                    sqlx::query(sql)
-                        .bind(z.iter().map(|r| r.account.as_str()).collect::<Vec<_>>())
-                        .bind(z.iter().map(|r| r.zone.as_str()).collect::<Vec<_>>())
-                        .bind(z.iter().map(|r| r.partition.as_str()).collect::<Vec<_>>())
-                        .bind(z.iter().map(|r| r.state).collect::<Vec<_>>())
-                        .bind(z.iter().map(|r| r.since).collect::<Vec<_>>())
-                        .bind(z.iter().map(|r| r.code.as_deref()).collect::<Vec<_>>())
-                        .bind(z.iter().map(|r| r.frame_ref.as_str()).collect::<Vec<_>>())
-                        .bind(z.iter().map(|r| r.seq_in_frame).collect::<Vec<_>>())
-                        .execute(&mut *$tx)
-                        .await?;
                 }
             };
         }
-        macro_rules! apply_state {
-            ($tx:expr, $backend:expr, $kind:ident, $state:expr) => {{
+        // Partitions and not-ready reasons (zones, the most frequent change, go apart: on
+        // PostgreSQL's one-trip path they are in the events' statement).
+        macro_rules! upsert_partitions_not_ready {
+            ($tx:expr, $backend:expr, $state:expr) => {{
                 upsert_chunks!(
                     $tx,
                     $backend,
@@ -851,9 +778,6 @@ impl Db {
                     &p.frame_ref,
                     p.seq_in_frame
                 );
-                let (replacing, keeping): (Vec<&crate::site_state::ZoneRow>, Vec<_>) =
-                    $state.zones.iter().partition(|z| z.replaces);
-                upsert_zones!($kind, $tx, keeping, replacing);
                 upsert_chunks!(
                     $tx,
                     $backend,
@@ -868,6 +792,13 @@ impl Db {
                     &n.frame_ref,
                     n.seq_in_frame
                 );
+            }};
+        }
+        macro_rules! apply_state {
+            ($tx:expr, $backend:expr, $kind:ident, $state:expr) => {{
+                let (replacing, keeping) = split_zones(&$state);
+                upsert_zones!($kind, $tx, keeping, replacing);
+                upsert_partitions_not_ready!($tx, $backend, $state);
             }};
         }
         match conn {
@@ -888,31 +819,63 @@ impl Db {
                 tx.commit().await?;
             }
             WriteConn::Postgres(c) => {
-                // Event ids must become visible in id order, or an output reading "ids after
-                // my position" could pass over a smaller id that another node commits later.
-                // Nodes take turns: the lock is held from before the ids are drawn to the
-                // commit. (SQLite has one writer, so its ids commit in order anyway.) Taken in
-                // the BEGIN's own simple query: one round trip for both, of the commit's few.
-                let mut tx = c
-                    .begin_with("BEGIN; SELECT pg_advisory_xact_lock(7451001)")
-                    .await?;
                 let keys: Vec<&[u8]> = frames
                     .iter()
                     .filter_map(|(k, _)| k.map(|k| k.as_slice()))
                     .collect();
-                if !keys.is_empty() {
-                    // An identity older than the window is taken over: the same content after
-                    // that long is a new event, not a retransmission.
-                    let claimed: Vec<Vec<u8>> = sqlx::query_scalar(
-                        "INSERT INTO dedup (key, seen_at) SELECT k, $2 FROM UNNEST($1::bytea[]) AS k \
-                         ON CONFLICT (key) DO UPDATE SET seen_at = excluded.seen_at \
-                         WHERE dedup.seen_at < $3 RETURNING key",
+                // The common case in one round trip besides BEGIN and COMMIT
+                // (src/store/pg_batch.rs): every frame assumed new, rolled back if another
+                // node had stored one. A commit with the supervision step (once a second,
+                // `[supervision] check_every_ms`) goes step by step: its events come from what
+                // the step finds.
+                if opts.upkeep.is_none() {
+                    let mut tx = c.begin_with(PG_BEGIN).await?;
+                    let rows: Vec<(&mut EventRow, Option<&Key>)> = frames
+                        .iter_mut()
+                        .flat_map(|(key, rows)| {
+                            let key = *key;
+                            rows.iter_mut().map(move |r| (r, key))
+                        })
+                        .collect();
+                    let state = crate::site_state::changes(rows.iter().map(|(r, _)| &**r));
+                    let plan = crate::alarm::plan(rows.iter().map(|(r, _)| &**r));
+                    let (replacing, keeping) = split_zones(&state);
+                    let done = pg_batch::together(
+                        &mut tx,
+                        &keys,
+                        &rows,
+                        &keeping,
+                        &replacing,
+                        now_micros,
+                        dedup_cutoff_micros,
                     )
-                    .bind(&keys)
-                    .bind(now_micros)
-                    .bind(dedup_cutoff_micros)
-                    .fetch_all(&mut *tx)
                     .await?;
+                    if done.all_claimed {
+                        upsert_partitions_not_ready!(tx, Backend::Postgres, state);
+                        queue::alarms_postgres(
+                            &mut tx,
+                            &plan,
+                            opts.join_after,
+                            Some(done.epoch),
+                            alarms,
+                        )
+                        .await?;
+                        tx.commit().await?;
+                        return Ok(Committed { fresh, supervised });
+                    }
+                    tx.rollback().await?;
+                    tracing::debug!(
+                        "a frame of the batch was stored by another node: committing step by step"
+                    );
+                }
+                let mut tx = c.begin_with(PG_BEGIN).await?;
+                if !keys.is_empty() {
+                    let claimed: Vec<Vec<u8>> = sqlx::query_scalar(pg_batch::CLAIM_SQL)
+                        .bind(&keys)
+                        .bind(now_micros)
+                        .bind(dedup_cutoff_micros)
+                        .fetch_all(&mut *tx)
+                        .await?;
                     let claimed: std::collections::HashSet<&[u8]> =
                         claimed.iter().map(Vec::as_slice).collect();
                     for (i, (key, _)) in frames.iter().enumerate() {

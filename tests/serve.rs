@@ -465,6 +465,93 @@ async fn duplicates(backend: Backend) {
     assert!(m.contains("vakt_duplicates_total 10"), "{m}");
 }
 
+/// Two nodes on one PostgreSQL database: a panel whose ACK from node A was lost fails over and
+/// sends node B the same frame. B's duplicate window is its own, read from the database only
+/// as B starts (which may still catch the first frame below, stored just then), so for the
+/// later frames the database's claim must catch it: B answers ACK and stores nothing, while
+/// new frames that B commits together with them are stored. (B's commits go in one statement that assumes every
+/// frame new; this is the case that rolls it back and commits step by step,
+/// src/store/pg_batch.rs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_another_node_stored_is_acked_and_stored_once() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    // No supervision step while the frames arrive: that commit always goes step by step.
+    let config = format!(
+        "{}\n[supervision]\ncheck_every_ms = 60000\n",
+        base_config(&db.url)
+    );
+    let (a, b) = (
+        Gateway::start(&db.scratch.0, &config),
+        Gateway::start(&db.scratch.0, &config),
+    );
+    let ts = now_unix();
+    let burglary = |seq: &str, zone: u32| {
+        frame_with(
+            TokenKind::AdmCid,
+            seq,
+            None,
+            "0",
+            PLAIN,
+            &format!("#1234|1131 01 {zone:03}"),
+            Some(ts),
+            None,
+        )
+    };
+    let f = burglary("0042", 15);
+    assert_eq!(
+        ask_once(a.tcp, &f).await.unwrap(),
+        expected_ack("0042L0#1234")
+    );
+    assert_eq!(
+        ask_once(b.tcp, &f).await.unwrap(),
+        expected_ack("0042L0#1234")
+    );
+    assert_eq!(
+        b.events(PLAIN).await.len(),
+        1,
+        "stored once between the nodes"
+    );
+    assert_eq!(b.metric("vakt_duplicates_total").await, Some(1.0));
+
+    // Node A stores four more; then node B gets them again at the same moment as eight new
+    // ones, so that the repeats share commits with new frames.
+    let old: Vec<Vec<u8>> = (0..4)
+        .map(|i| burglary(&format!("{:04}", 100 + i), 20 + i))
+        .collect();
+    for f in &old {
+        assert!(ask_once(a.tcp, f).await.is_some());
+    }
+    let new: Vec<Vec<u8>> = (0..8)
+        .map(|i| burglary(&format!("{:04}", 200 + i), 40 + i))
+        .collect();
+    let tasks: Vec<_> = old
+        .iter()
+        .chain(&new)
+        .cloned()
+        .map(|f| {
+            let addr = b.tcp;
+            tokio::spawn(async move { ask_once(addr, &f).await })
+        })
+        .collect();
+    for t in tasks {
+        let answer = t.await.unwrap().expect("every frame answered");
+        assert!(answer.windows(5).any(|w| w == b"\"ACK\""), "{answer:?}");
+    }
+    let stored = b.events(PLAIN).await;
+    assert_eq!(stored.len(), 1 + 4 + 8, "{stored:?}");
+    let mut zones: Vec<String> = stored.iter().map(|e| e["zone"].to_string()).collect();
+    zones.sort();
+    zones.dedup();
+    assert_eq!(zones.len(), 13, "each frame once: {zones:?}");
+    assert_eq!(b.metric("vakt_duplicates_total").await, Some(5.0));
+    // The zones the new frames opened are in the site's state, as on the one-trip path.
+    let state = b.json(&format!("/api/sites/{PLAIN}")).await;
+    let open = state["zones"].as_array().map_or(0, Vec::len);
+    assert_eq!(open, 13, "{state}");
+}
+
 async fn udp(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else {
         return;

@@ -71,20 +71,27 @@ pub struct Supervised {
 macro_rules! in_tx_fns {
     ($alarms:ident, $supervise:ident, $conn:ty, $sql:expr) => {
         /// Applies a batch's alarm plan. `join_after`: the earliest opening time of an alarm
-        /// that new events may still join.
+        /// that new events may still join. `epoch`: `alarm_epoch` if already read in this
+        /// transaction.
         pub(super) async fn $alarms(
             c: &mut $conn,
             plan: &Plan,
             join_after: i64,
+            epoch: Option<i64>,
             cache: &mut AlarmCache,
         ) -> Result<(), sqlx::Error> {
             if plan.is_empty() {
                 return Ok(());
             }
             let sql: &JsonSql = &$sql;
-            let epoch: i64 = sqlx::query_scalar("SELECT n FROM alarm_epoch WHERE id = 1")
-                .fetch_one(&mut *c)
-                .await?;
+            let epoch: i64 = match epoch {
+                Some(n) => n,
+                None => {
+                    sqlx::query_scalar("SELECT n FROM alarm_epoch WHERE id = 1")
+                        .fetch_one(&mut *c)
+                        .await?
+                }
+            };
             if cache.epoch != Some(epoch) || cache.open.len() > CACHE_LIMIT {
                 cache.open.clear();
                 cache.epoch = Some(epoch);
