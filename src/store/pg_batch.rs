@@ -9,7 +9,9 @@
 //! can go together. The claim's outcome is only known afterwards: the statement inserts every
 //! frame as new, and the writer rolls it back and commits step by step if any identity was
 //! not claimed (another node stored that frame within the duplicate window, which only a
-//! panel failing over between nodes makes happen).
+//! panel failing over between nodes makes happen). The ids the rolled-back insert drew stay
+//! unused, as after any rolled-back PostgreSQL insert; outputs and queries read ids as
+//! "after this one", never as a count.
 
 use std::sync::OnceLock;
 
