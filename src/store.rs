@@ -143,6 +143,22 @@ fn split_zones(
     state.zones.iter().partition(|z| z.replaces)
 }
 
+/// The rows of the frames marked `fresh`, each with its frame's identity, in commit order.
+fn fresh_rows<'a, 'k>(
+    frames: &'a mut [(Option<&'k Key>, &mut [EventRow])],
+    fresh: &[bool],
+) -> Vec<(&'a mut EventRow, Option<&'k Key>)> {
+    frames
+        .iter_mut()
+        .zip(fresh)
+        .filter(|(_, new)| **new)
+        .flat_map(|((key, rows), _)| {
+            let key = *key;
+            rows.iter_mut().map(move |r| (r, key))
+        })
+        .collect()
+}
+
 /// The site-state tables the writer upserts into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StateTable {
@@ -689,16 +705,8 @@ impl Db {
                     }
                     None => Vec::new(),
                 };
-                let mut rows: Vec<(&mut EventRow, Option<&Key>)> = frames
-                    .iter_mut()
-                    .zip(&fresh)
-                    .filter(|(_, new)| **new)
-                    .flat_map(|((key, rows), _)| {
-                        let key = *key;
-                        rows.iter_mut().map(move |r| (r, key))
-                    })
-                    .chain(extra.iter_mut().map(|r| (r, None)))
-                    .collect();
+                let mut rows = fresh_rows(frames, &fresh);
+                rows.extend(extra.iter_mut().map(|r| (r, None)));
                 // What the events change, worked out before they are inserted (SQLite's insert
                 // takes the rows' strings); written in the same transaction, after them.
                 let state = crate::site_state::changes(rows.iter().map(|(r, _)| &**r));
@@ -830,13 +838,7 @@ impl Db {
                 // the step finds.
                 if opts.upkeep.is_none() {
                     let mut tx = c.begin_with(PG_BEGIN).await?;
-                    let rows: Vec<(&mut EventRow, Option<&Key>)> = frames
-                        .iter_mut()
-                        .flat_map(|(key, rows)| {
-                            let key = *key;
-                            rows.iter_mut().map(move |r| (r, key))
-                        })
-                        .collect();
+                    let rows = fresh_rows(frames, &fresh);
                     let state = crate::site_state::changes(rows.iter().map(|(r, _)| &**r));
                     let plan = crate::alarm::plan(rows.iter().map(|(r, _)| &**r));
                     let (replacing, keeping) = split_zones(&state);
