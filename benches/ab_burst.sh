@@ -31,6 +31,10 @@ pg_ticks() {
   done
   echo "$t"
 }
+# Per CPU, "cpuN:idle:total" ticks now (idle includes iowait): which core was the ceiling.
+cpu_ticks() {
+  awk '/^cpu[0-9]/ {t = 0; for (i = 2; i <= NF; i++) t += $i; printf "%s:%d:%d ", $1, $5 + $6, t}' /proc/stat
+}
 run_one() { # BIN LABEL
   local work pid
   work=$(mktemp -d /tmp/vakt-ab.XXXXXX)
@@ -54,10 +58,16 @@ run_one() { # BIN LABEL
   grep -q ready "$work/out" || { echo "vakt did not start:" >&2; cat "$work/err" >&2; exit 1; }
   local line acked pg_before
   [ -z "$pgdb" ] || pg_before=$(pg_ticks)
-  line=$("${pin[@]}" "$load" --target 127.0.0.1:17503 -c 1000 -a 1000 -w 1 -d 10 --zones "$zones" | grep 'acks/s')
+  local cpus_before
+  cpus_before=$(cpu_ticks)
+  line=$("${pin[@]}" "$load" --target 127.0.0.1:17503 -c 1000 -a 1000 -w 1 -d 10 --zones "$zones" |
+    grep -E 'acks/s|^ack latency' | sed -E 's/ack latency ms: (p50 [0-9.]+) .*(p99 [0-9.]+) .*/\1 \2 ms/' | paste -sd';')
+  local idle
+  idle=$(paste -d' ' <(echo "$cpus_before" | tr ' ' '\n') <(cpu_ticks | tr ' ' '\n') |
+    awk 'NF == 2 {split($1, a, ":"); split($2, b, ":"); printf "%s %.0f%%  ", a[1], 100 * (b[2] - a[2]) / (b[3] - a[3])}')
   acked=$(echo "$line" | sed -E 's/.*acked ([0-9]+).*/\1/')
   # vakt's CPU per acknowledged event, by thread name (utime + stime from /proc, in ticks).
-  echo "$2: $line; CPU µs/event: $(for t in /proc/$pid/task/*; do
+  echo "$2: $line; idle: $idle; CPU µs/event: $(for t in /proc/$pid/task/*; do
       read -r name < "$t/comm"; set -- $(sed 's/.*) //' "$t/stat"); echo "$name $((${12} + ${13}))"
     done | awk -v n="$acked" -v hz="$(getconf CLK_TCK)" '{c[$1] += $2}
       END {for (k in c) if (c[k] > 0) printf "%s %.1f  ", k, c[k] / hz / n * 1e6}')$(
