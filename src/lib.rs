@@ -17,7 +17,8 @@
 //! - [`store`] — SQLite and PostgreSQL behind one set of queries; migrations.
 //! - [`site`], [`site_cache`] — sites (accounts) and their cached lookup.
 //! - [`site_state`] — what an event changes in its site's state (arming, zones, not ready).
-//! - [`site_copy`] — when the writer copies events into `site_events` (SQLite).
+//! - [`site_copy`] — when the writer copies events into `site_events` and writes `zones` (SQLite).
+//! - [`zone_backlog`] — zone state a busy writer has not yet written (SQLite).
 //! - [`alarm`] — the alarm queue: which events need an operator, priority, joining, cancels.
 //! - [`supervision`] — sites heard from, missed deadlines, communication failure and restore.
 //! - [`codes`] — site codes: argon2id hashes, verification off the runtime.
@@ -55,3 +56,4 @@ pub mod tcp;
 pub mod udp;
 pub mod wal_sync;
 pub mod writer;
+pub mod zone_backlog;

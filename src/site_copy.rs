@@ -1,5 +1,8 @@
-//! When the writer copies stored events into `site_events`, where a site's events are found
-//! (SQLite; migrations/sqlite/0006_site_events.sql says why it is a copy and not an index).
+//! When the writer brings the tables derived from `events` up to date (SQLite): it copies
+//! stored events into `site_events`, where a site's events are found
+//! (migrations/sqlite/0006_site_events.sql says why it is a copy and not an index), and writes
+//! zone state to `zones` (`src/zone_backlog.rs`). Both follow the rule below, in the same
+//! commit or the same bulk transaction, up to one mark (`derived_upto`).
 //!
 //! A copy writes each B-tree leaf it touches whole to the WAL, and with 1,000 sites the events
 //! of one commit share almost no leaf: copied with every commit, that costs what the index did
@@ -20,6 +23,9 @@ const RATE_WINDOW: Duration = Duration::from_millis(250);
 /// a site's newest events are read from an id range of at most about this many.
 pub const BULK_ROWS: usize = 16_384;
 const BULK_EVERY: Duration = Duration::from_secs(1);
+/// Zone rows per piece of a bulk cycle (`src/zone_backlog.rs`): a few milliseconds of the
+/// writer's time between two commits, where 16,384 rows at once held every ACK for ~70 ms.
+pub const ZONE_PIECE: usize = 2_048;
 /// A commit copies inline only what it can in a few milliseconds; more waits for a bulk copy.
 const INLINE_BACKLOG: usize = 2_048;
 

@@ -311,6 +311,20 @@ impl Changes {
     }
 }
 
+/// `later`, the zone's row for events after those `held` stands for, folded into it: the row
+/// for all of them, as if applied one by one. Still in the state an earlier event entered:
+/// that event stays the zone's; a different state (or a row that replaces whatever is stored)
+/// replaces it, and with it whatever the database holds. Folding a stored row with the row of
+/// events it already reflects changes nothing, so a row may be applied twice.
+pub fn fold_zone(held: &mut ZoneRow, later: ZoneRow) {
+    if later.replaces || (held.state, &held.partition) != (later.state, &later.partition) {
+        *held = ZoneRow {
+            replaces: true,
+            ..later
+        };
+    }
+}
+
 /// The changes `rows` (in commit order) make.
 pub fn changes<'a>(rows: impl IntoIterator<Item = &'a EventRow>) -> Changes {
     use std::collections::HashMap;
@@ -356,16 +370,7 @@ pub fn changes<'a>(rows: impl IntoIterator<Item = &'a EventRow>) -> Changes {
             };
             match zone_at.entry((e.account.clone(), zone)) {
                 std::collections::hash_map::Entry::Occupied(i) => {
-                    let held = &mut out.zones[*i.get()];
-                    // Still in the state an earlier event of the batch entered: that event
-                    // stays the zone's; a different state replaces it, and with it whatever
-                    // the database holds.
-                    if (held.state, &held.partition) != (row.state, &row.partition) {
-                        *held = ZoneRow {
-                            replaces: true,
-                            ..row
-                        };
-                    }
+                    fold_zone(&mut out.zones[*i.get()], row)
                 }
                 std::collections::hash_map::Entry::Vacant(v) => {
                     v.insert(out.zones.len());

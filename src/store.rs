@@ -17,6 +17,7 @@ use sqlx::{ConnectOptions, Connection, PgPool, QueryBuilder, Row, SqlitePool};
 
 use crate::dedup::Key;
 use crate::site::{KeyForm, Quirk, SiteSpec};
+use crate::zone_backlog::ZoneBacklog;
 
 mod queue;
 pub use queue::{AlarmCache, Supervised};
@@ -411,10 +412,12 @@ pub struct CommitOptions<'a> {
     pub upkeep: Option<&'a Upkeep>,
     /// A frame reference for each event the commit makes itself (supervision).
     pub frame_ref: &'a (dyn Fn() -> String + Sync),
-    /// SQLite: copy the events not yet in `site_events` there in this commit, as an index
-    /// would be written. Right while the writer is quiet; a busy one copies in bulk instead
-    /// ([`Db::copy_site_events`], `src/site_copy.rs`), where many entries share each page.
-    pub copy_site_events: bool,
+    /// SQLite: bring the tables derived from `events` up to this commit's events in it (copy
+    /// what `site_events` lacks there, write the zone backlog and this commit's zone rows to
+    /// `zones`), as an index would be written. Right while the writer is quiet; a busy one
+    /// leaves both to a bulk step ([`Db::catch_up`], `src/site_copy.rs`), where many entries
+    /// share each page, and this commit's zone rows join the backlog.
+    pub catch_up: bool,
 }
 
 /// The supervision step of a commit.
@@ -424,6 +427,15 @@ pub struct Upkeep {
     pub seen: Vec<(String, i64)>,
     /// Claim the sites whose deadline is before this (unix microseconds).
     pub check_before: Option<i64>,
+}
+
+/// What [`Db::catch_up`] wrote.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CaughtUp {
+    /// Events copied into `site_events`.
+    pub events: u64,
+    /// Zone rows written.
+    pub zones: usize,
 }
 
 /// What a commit did.
@@ -621,6 +633,7 @@ impl Db {
         frames: &mut [(Option<&Key>, &mut [EventRow])],
         opts: &CommitOptions<'_>,
         alarms: &mut AlarmCache,
+        zones: &mut ZoneBacklog,
     ) -> Result<Committed, sqlx::Error> {
         let (now_micros, dedup_cutoff_micros) = (opts.now, opts.dedup_cutoff);
         let mut fresh = vec![true; frames.len()];
@@ -714,6 +727,7 @@ impl Db {
                 insert_events!($kind, $tx, &mut rows);
                 apply_state!($tx, $backend, $kind, state);
                 $alarms(&mut *$tx, &plan, opts.join_after, None, alarms).await?;
+                state.zones
             }};
         }
         // Rows of one site-state table in the fixed chunk sizes of `state_sql`.
@@ -733,31 +747,10 @@ impl Db {
             }};
         }
         // Zones are the most frequent change. On PostgreSQL, where every statement is a round
-        // trip, a batch's zones go in one UNNEST statement; SQLite takes the chunked upserts.
+        // trip, a batch's zones go in one UNNEST statement (SQLite: `upsert_zones_sqlite`).
         // Rows that replace whatever is stored (a zone that changed twice in the batch) take
         // a statement of their own, without the keep-the-state condition.
         macro_rules! upsert_zones {
-            (sqlite, $tx:expr, $keeping:expr, $replacing:expr) => {
-                for (table, rows) in [
-                    (StateTable::Zones, $keeping),
-                    (StateTable::ZonesReplacing, $replacing),
-                ] {
-                    upsert_chunks!(
-                        $tx,
-                        Backend::Sqlite,
-                        table,
-                        rows,
-                        |z| &z.account,
-                        &z.zone,
-                        &z.partition,
-                        z.state,
-                        z.since,
-                        &z.code,
-                        &z.frame_ref,
-                        z.seq_in_frame
-                    );
-                }
-            };
             (pg, $tx:expr, $keeping:expr, $replacing:expr) => {
                 for (keeping, z) in [(true, $keeping), (false, $replacing)] {
                     if !z.is_empty() {
@@ -803,9 +796,20 @@ impl Db {
             }};
         }
         macro_rules! apply_state {
-            ($tx:expr, $backend:expr, $kind:ident, $state:expr) => {{
+            // SQLite: zones only when catching up, the backlog (older events) first.
+            ($tx:expr, $backend:expr, sqlite, $state:expr) => {{
+                if opts.catch_up {
+                    for part in zones.unwritten() {
+                        upsert_zones_sqlite(&mut $tx, &part).await?;
+                    }
+                    let batch: Vec<&crate::site_state::ZoneRow> = $state.zones.iter().collect();
+                    upsert_zones_sqlite(&mut $tx, &batch).await?;
+                }
+                upsert_partitions_not_ready!($tx, $backend, $state);
+            }};
+            ($tx:expr, $backend:expr, pg, $state:expr) => {{
                 let (replacing, keeping) = split_zones(&$state);
-                upsert_zones!($kind, $tx, keeping, replacing);
+                upsert_zones!(pg, $tx, keeping, replacing);
                 upsert_partitions_not_ready!($tx, $backend, $state);
             }};
         }
@@ -814,17 +818,25 @@ impl Db {
                 // IMMEDIATE: the write lock from the start, so a read early in the transaction
                 // can never meet another connection's newer write (SQLITE_BUSY_SNAPSHOT).
                 let mut tx = c.begin_with("BEGIN IMMEDIATE").await?;
-                insert_rows!(
+                if !zones.is_known() {
+                    *zones = ZoneBacklog::rebuilt(zones_above_mark(&mut tx, None).await?);
+                }
+                let batch_zones = insert_rows!(
                     tx,
                     Backend::Sqlite,
                     sqlite,
                     queue::supervise_sqlite,
                     queue::alarms_sqlite
                 );
-                if opts.copy_site_events {
-                    copy_into_site_events(&mut tx).await?;
+                if opts.catch_up {
+                    copy_into_site_events(&mut tx, None).await?;
                 }
                 tx.commit().await?;
+                if opts.catch_up {
+                    zones.written();
+                } else {
+                    zones.absorb(batch_zones);
+                }
             }
             WriteConn::Postgres(c) => {
                 let keys: Vec<&[u8]> = frames
@@ -886,7 +898,8 @@ impl Db {
                         }
                     }
                 }
-                insert_rows!(
+                // (Zones were written in it: PostgreSQL keeps no backlog.)
+                let _ = insert_rows!(
                     tx,
                     Backend::Postgres,
                     pg,
@@ -917,17 +930,62 @@ impl Db {
             .collect())
     }
 
-    /// Copies the events stored since the last copy into `site_events` (SQLite; on
-    /// PostgreSQL that is a view, never behind), in a transaction of its own: the number
-    /// copied. See [`CommitOptions::copy_site_events`] for the copy inside a commit.
-    pub async fn copy_site_events(conn: &mut WriteConn) -> Result<u64, sqlx::Error> {
+    /// Brings the tables derived from `events` up to date (SQLite; on PostgreSQL
+    /// `site_events` is a view and `zones` is written with each commit, never behind): the
+    /// steps of [`Db::catch_up_step`] until nothing is held, each in a transaction of its
+    /// own. See [`CommitOptions::catch_up`] for the same inside a commit.
+    pub async fn catch_up(
+        conn: &mut WriteConn,
+        zones: &mut ZoneBacklog,
+    ) -> Result<CaughtUp, sqlx::Error> {
+        let mut all = CaughtUp::default();
+        loop {
+            let step = Self::catch_up_step(conn, zones, usize::MAX).await?;
+            all.events += step.events;
+            all.zones += step.zones;
+            if !zones.cycling() && zones.is_empty() {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// One step of a busy SQLite writer's catch-up, in a transaction of its own: starts a
+    /// cycle if none is under way (the zone rows held now and the newest event id,
+    /// `src/zone_backlog.rs`), writes its next piece of at most `max_zones` rows to `zones`,
+    /// and with the last piece copies the events up to the cycle's id into `site_events` and
+    /// moves the mark there. A no-op on PostgreSQL.
+    pub async fn catch_up_step(
+        conn: &mut WriteConn,
+        zones: &mut ZoneBacklog,
+        max_zones: usize,
+    ) -> Result<CaughtUp, sqlx::Error> {
         let WriteConn::Sqlite(c) = conn else {
-            return Ok(0);
+            return Ok(CaughtUp::default());
         };
         let mut tx = c.begin_with("BEGIN IMMEDIATE").await?;
-        let copied = copy_into_site_events(&mut tx).await?;
+        if !zones.is_known() {
+            *zones = ZoneBacklog::rebuilt(zones_above_mark(&mut tx, None).await?);
+        }
+        if !zones.cycling() {
+            let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM events")
+                .fetch_one(&mut *tx)
+                .await?;
+            zones.start_cycle(newest.unwrap_or(0));
+        }
+        let (piece, last) = zones.piece(max_zones).expect("a cycle is under way");
+        upsert_zones_sqlite(&mut tx, &piece).await?;
+        let written = piece.len();
+        let events = if last {
+            copy_into_site_events(&mut tx, zones.cycle_upto()).await?
+        } else {
+            0
+        };
         tx.commit().await?;
-        Ok(copied)
+        zones.piece_written(written);
+        Ok(CaughtUp {
+            events,
+            zones: written,
+        })
     }
 
     /// Forgets shared identities older than the window (PostgreSQL; SQLite has no table).
@@ -957,13 +1015,13 @@ impl Db {
                 Some(a) => {
                     let account = a.to_ascii_uppercase();
                     q.push("id IN (SELECT id FROM (SELECT id FROM events WHERE id > ");
-                    q.push("(SELECT upto FROM site_events_upto) AND account = ");
+                    q.push("(SELECT upto FROM derived_upto) AND account = ");
                     q.push_bind(account.clone());
                     push_event_filters(&mut q, f);
                     q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit);
                     q.push(") AS recent UNION ALL SELECT id FROM (SELECT id FROM site_events ");
                     q.push("WHERE account = ").push_bind(account);
-                    q.push(" AND id <= (SELECT upto FROM site_events_upto)");
+                    q.push(" AND id <= (SELECT upto FROM derived_upto)");
                     push_event_filters(&mut q, f);
                     q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit);
                     q.push(") AS older) ORDER BY id DESC LIMIT ");
@@ -1021,7 +1079,6 @@ impl Db {
             String,
             i32,
         );
-        type Zone = (String, String, String, i64, Option<String>, String, i32);
         type Nr = (
             i64,
             String,
@@ -1032,17 +1089,27 @@ impl Db {
             String,
             i32,
         );
-        let (parts, zones, nr) = on_pool!(self, read, |p| {
+        const ZONES: &str = "SELECT zone, partition, state, since, code, frame_ref, \
+            seq_in_frame FROM zones WHERE account = $1 ORDER BY zone";
+        let zones: Vec<StoredZone> = match self {
+            // What is stored and the zone rows of the events above the mark (a busy writer's
+            // backlog, src/zone_backlog.rs), read in one snapshot.
+            Self::Sqlite { read, .. } => {
+                let mut tx = read.begin().await?;
+                let stored: Vec<StoredZone> = sqlx::query_as(ZONES)
+                    .bind(&account)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let above = zones_above_mark(&mut tx, Some(&account)).await?;
+                tx.rollback().await?;
+                with_later_zones(&account, stored, above)
+            }
+            Self::Postgres(p) => sqlx::query_as(ZONES).bind(&account).fetch_all(p).await?,
+        };
+        let (parts, nr) = on_pool!(self, read, |p| {
             let parts: Vec<Part> = sqlx::query_as(
                 "SELECT partition, arming, user_no, changed_at, code, frame_ref, seq_in_frame \
                  FROM partitions WHERE account = $1 ORDER BY partition",
-            )
-            .bind(&account)
-            .fetch_all(p)
-            .await?;
-            let zones: Vec<Zone> = sqlx::query_as(
-                "SELECT zone, partition, state, since, code, frame_ref, seq_in_frame \
-                 FROM zones WHERE account = $1 ORDER BY zone",
             )
             .bind(&account)
             .fetch_all(p)
@@ -1054,7 +1121,7 @@ impl Db {
             .bind(&account)
             .fetch_all(p)
             .await?;
-            Ok::<_, sqlx::Error>((parts, zones, nr))
+            Ok::<_, sqlx::Error>((parts, nr))
         })?;
         let event = |frame_ref: String, seq: i32| EventRef {
             frame_ref,
@@ -1344,25 +1411,191 @@ impl Db {
     }
 }
 
+/// A zone row as `site_state` reads it: zone, partition, state, since, code, frame_ref,
+/// seq_in_frame.
+type StoredZone = (String, String, String, i64, Option<String>, String, i32);
+
+/// A site's stored zone rows (by zone) with the rows of later events folded in, as the writer
+/// will write them.
+fn with_later_zones(
+    account: &str,
+    stored: Vec<StoredZone>,
+    later: Vec<crate::site_state::ZoneRow>,
+) -> Vec<StoredZone> {
+    use crate::site_state::{fold_zone, ZoneRow, ZoneState};
+    if later.is_empty() {
+        return stored;
+    }
+    let mut zones: std::collections::BTreeMap<String, ZoneRow> = stored
+        .into_iter()
+        .map(
+            |(zone, partition, state, since, code, frame_ref, seq_in_frame)| {
+                let row = ZoneRow {
+                    account: account.to_owned(),
+                    zone: zone.clone(),
+                    partition,
+                    // Every stored state is one of these names (the writer writes nothing else).
+                    state: ZoneState::from_name(&state).map_or("unknown", ZoneState::name),
+                    since,
+                    code,
+                    frame_ref,
+                    seq_in_frame,
+                    replaces: false,
+                };
+                (zone, row)
+            },
+        )
+        .collect();
+    for row in later {
+        match zones.get_mut(&row.zone) {
+            Some(held) => fold_zone(held, row),
+            None => {
+                zones.insert(row.zone.clone(), row);
+            }
+        }
+    }
+    zones
+        .into_values()
+        .map(|z| {
+            let state = z.state.to_owned();
+            (
+                z.zone,
+                z.partition,
+                state,
+                z.since,
+                z.code,
+                z.frame_ref,
+                z.seq_in_frame,
+            )
+        })
+        .collect()
+}
+
 const SITE_SELECT: &str = "SELECT account, name, prefix, receiver, key_text, key_form, \
     encryption_required, quirks, supervision_secs FROM sites";
 
-/// Copies the events above `site_events_upto` into `site_events`, sorted by site so that each
-/// B-tree leaf is written once for all its new entries (migrations/sqlite/0006_site_events.sql
-/// says why this is done in bulk).
-async fn copy_into_site_events(c: &mut sqlx::SqliteConnection) -> Result<u64, sqlx::Error> {
+/// SQLite: zone rows in the fixed chunk sizes of `state_sql` (in the order given). Rows that
+/// keep a stored row already in their state and rows that replace it go in statements of
+/// their own ([`crate::site_state::ZoneRow::replaces`]).
+async fn upsert_zones_sqlite(
+    c: &mut sqlx::SqliteConnection,
+    rows: &[&crate::site_state::ZoneRow],
+) -> Result<(), sqlx::Error> {
+    let (replacing, keeping): (Vec<_>, Vec<_>) = rows.iter().copied().partition(|z| z.replaces);
+    for (table, rows) in [
+        (StateTable::Zones, keeping),
+        (StateTable::ZonesReplacing, replacing),
+    ] {
+        let mut rest = &rows[..];
+        while !rest.is_empty() {
+            let (size, sql) = state_sql(table, Backend::Sqlite, rest.len());
+            let (chunk, tail) = rest.split_at(size);
+            rest = tail;
+            let mut q = sqlx::query(sql);
+            for z in chunk {
+                q = q
+                    .bind(&z.account)
+                    .bind(&z.zone)
+                    .bind(&z.partition)
+                    .bind(z.state)
+                    .bind(z.since)
+                    .bind(&z.code)
+                    .bind(&z.frame_ref)
+                    .bind(z.seq_in_frame);
+            }
+            q.execute(&mut *c).await?;
+        }
+    }
+    Ok(())
+}
+
+/// SQLite: the zone rows of the events above the derived tables' mark (every site's, or
+/// `account`'s), in id order folded into one row per zone: what `zones` may lack. The writer
+/// rebuilds its backlog from them; a reader of a site's state adds them to what is stored.
+async fn zones_above_mark(
+    c: &mut sqlx::SqliteConnection,
+    account: Option<&str>,
+) -> Result<Vec<crate::site_state::ZoneRow>, sqlx::Error> {
+    use vakt_protocol::catalogue::{Class, Kind};
+    use vakt_protocol::event::Scheme;
+    type Row = (
+        String,
+        i64,
+        String,
+        i32,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT account, received_at, frame_ref, seq_in_frame, scheme, code, qualifier, class, \
+         kind, partition, zone, user_no FROM events \
+         WHERE id > (SELECT upto FROM derived_upto) AND zone IS NOT NULL \
+         AND ($1 IS NULL OR account = $1) ORDER BY id",
+    )
+    .bind(account)
+    .fetch_all(&mut *c)
+    .await?;
+    let events: Vec<EventRow> = rows
+        .into_iter()
+        .map(|r| {
+            let (account, received_at, frame_ref, seq_in_frame, scheme, code, qualifier) =
+                (r.0, r.1, r.2, r.3, r.4, r.5, r.6);
+            let (class, kind, partition, zone, user_no) = (r.7, r.8, r.9, r.10, r.11);
+            EventRow {
+                account,
+                received_at,
+                frame_ref,
+                seq_in_frame,
+                scheme: scheme
+                    .as_deref()
+                    .and_then(Scheme::from_name)
+                    .map(|s| s.name()),
+                code,
+                qualifier,
+                class: Class::from_name(&class).unwrap_or(Class::Unknown).name(),
+                kind: kind.as_deref().and_then(Kind::from_name).map(|k| k.name()),
+                partition,
+                zone,
+                user_no,
+                ..Default::default()
+            }
+        })
+        .collect();
+    Ok(crate::site_state::changes(&events).zones)
+}
+
+/// Copies the events above `derived_upto` (and up to `upto`, if given; else all) into
+/// `site_events`, sorted by site so that each B-tree leaf is written once for all its new
+/// entries (migrations/sqlite/0006_site_events.sql says why this is done in bulk), and moves
+/// the mark: the caller has brought `zones` there too.
+async fn copy_into_site_events(
+    c: &mut sqlx::SqliteConnection,
+    upto: Option<i64>,
+) -> Result<u64, sqlx::Error> {
     // Two statements, not a read first: this is SQLite, one writer, inside its transaction.
     let copied = sqlx::query(
         "INSERT INTO site_events (account, id, received_at) SELECT account, id, received_at \
-         FROM events WHERE id > (SELECT upto FROM site_events_upto) ORDER BY account, id",
+         FROM events WHERE id > (SELECT upto FROM derived_upto) AND ($1 IS NULL OR id <= $1) \
+         ORDER BY account, id",
     )
+    .bind(upto)
     .execute(&mut *c)
     .await?
     .rows_affected();
     if copied > 0 {
-        sqlx::query("UPDATE site_events_upto SET upto = (SELECT MAX(id) FROM events)")
-            .execute(&mut *c)
-            .await?;
+        sqlx::query(
+            "UPDATE derived_upto SET upto = COALESCE($1, (SELECT MAX(id) FROM events)) \
+             WHERE upto < COALESCE($1, (SELECT MAX(id) FROM events))",
+        )
+        .bind(upto)
+        .execute(&mut *c)
+        .await?;
     }
     Ok(copied)
 }

@@ -17,10 +17,11 @@ use std::sync::Arc;
 
 use crate::clock::unix_micros;
 use crate::dedup::{self, Key};
-use crate::site_copy::CopyPolicy;
+use crate::site_copy::{CopyPolicy, ZONE_PIECE};
 use crate::store::{AlarmCache, CommitOptions, Db, EventRow, Upkeep, WriteConn};
 use crate::supervision::{Seen, SupervisionConfig};
 use crate::wal_sync::{Answer, WalSync};
+use crate::zone_backlog::ZoneBacklog;
 
 /// What the writer answers for one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +208,8 @@ async fn run(
     let mut site_copy = CopyPolicy::new(Instant::now());
     let mut conn: Option<WriteConn> = None;
     let mut alarms = AlarmCache::default();
+    // Read from the events above the mark before the first commit (src/zone_backlog.rs).
+    let mut zones = ZoneBacklog::default();
     // Events the writer makes itself (supervision) get references of their own.
     let node = format!("{:08x}", rand::random::<u32>());
     let made = AtomicU64::new(0);
@@ -220,8 +223,14 @@ async fn run(
     let commit_wait = histogram!("vakt_ack_wait_seconds", "stage" => "commit");
     loop {
         // A frame, or the supervision step falling due, whichever comes first; once every
-        // handle is gone, one last step writes the last-seen times noted.
-        match tokio::time::timeout_at(next_upkeep, rx.recv()).await {
+        // handle is gone, one last step writes the last-seen times noted. A catch-up cycle
+        // under way goes on at once when no frame waits.
+        let wake = if zones.cycling() && conn.is_some() {
+            tokio::time::Instant::now()
+        } else {
+            next_upkeep
+        };
+        match tokio::time::timeout_at(wake, rx.recv()).await {
             Ok(Some(first)) => batch.push(first),
             Ok(None) if closing => break,
             Ok(None) => {
@@ -295,7 +304,8 @@ async fn run(
             check_before: (!closing).then(|| now.saturating_sub(grace_micros)),
         });
         let rows: usize = frames.iter().map(|(_, r)| r.len()).sum();
-        let copy_inline = site_copy.inline();
+        // Not while a cycle is under way: its rest would go into this commit, before the ACKs.
+        let copy_inline = site_copy.inline() && !zones.cycling();
         let started = Instant::now();
         let result = if frames.is_empty() && upkeep.is_none() {
             Ok(None)
@@ -312,12 +322,15 @@ async fn run(
                         join_after: now.saturating_sub(join_micros),
                         upkeep: upkeep.as_ref(),
                         frame_ref: &frame_ref,
-                        copy_site_events: copy_inline,
+                        catch_up: copy_inline,
                     };
-                    let r = Db::commit_batch(&mut c, &mut frames, &opts, &mut alarms).await;
+                    let r =
+                        Db::commit_batch(&mut c, &mut frames, &opts, &mut alarms, &mut zones).await;
                     if r.is_err() {
-                        // Rolled back: what the cache learned in it may not be true.
+                        // Rolled back (or stored after all: a failed COMMIT may have been):
+                        // what the caches learned in it may not be true.
                         alarms.clear();
+                        zones.forget();
                     }
                     // After an error the connection may be broken: take a fresh one next time.
                     if r.is_ok() {
@@ -414,29 +427,40 @@ async fn run(
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
-        // After the answers: no ACK waits for this copy (the next batch does).
-        if site_copy.bulk_due(Instant::now()) {
+        // After the answers: no ACK waits for this step (the next batch does). A cycle once
+        // started goes on a piece after each commit (src/zone_backlog.rs).
+        if zones.cycling() || site_copy.bulk_due(Instant::now()) {
             if let Some(c) = conn.as_mut() {
                 let started = Instant::now();
-                match Db::copy_site_events(c).await {
-                    Ok(n) => {
-                        // (Nothing to copy on PostgreSQL, where site_events is a view.)
-                        if n > 0 {
+                let starts = !zones.cycling();
+                match Db::catch_up_step(c, &mut zones, ZONE_PIECE).await {
+                    Ok(done) => {
+                        // (Nothing to do on PostgreSQL, where site_events is a view and
+                        // zones are written with each commit.)
+                        if done.events > 0 || done.zones > 0 {
                             histogram!("vakt_site_copy_seconds")
                                 .record(started.elapsed().as_secs_f64());
-                            counter!("vakt_site_copy_events_total").increment(n);
+                            counter!("vakt_site_copy_events_total").increment(done.events);
+                            counter!("vakt_zone_backlog_rows_total").increment(done.zones as u64);
                         }
-                        site_copy.copied(Instant::now());
+                        // The events up to the cycle's id are on their way; the policy counts
+                        // those after it.
+                        if starts {
+                            site_copy.copied(started);
+                        }
                     }
                     Err(e) => {
-                        // Queries still find the events, by id range from `events`.
-                        warn!(error = %e, "copying events into site_events failed; will retry");
+                        // Queries still find the events (by id range from `events`) and
+                        // the zone state (from the events above the mark).
+                        warn!(error = %e, "bringing site_events and zones up to date failed; will retry");
                         conn = None;
+                        zones.forget();
                         site_copy.failed(Instant::now());
                     }
                 }
             }
         }
+        gauge!("vakt_zone_backlog").set(zones.len() as f64);
         gauge!("vakt_dedup_identities").set(seen.len() as f64);
         if last_prune.elapsed() >= PRUNE_EVERY {
             last_prune = Instant::now();

@@ -8,6 +8,7 @@ mod common;
 
 use common::*;
 use vakt::store::{AlarmCache, CommitOptions, Db, EventQuery, EventRow};
+use vakt::zone_backlog::ZoneBacklog;
 
 on_both_databases!(a_sites_events_page_across_the_copied_and_the_uncopied);
 
@@ -42,11 +43,18 @@ async fn store(db: &Db, n: usize, first_at: i64, copy: bool) {
         join_after: 0,
         upkeep: None,
         frame_ref: &frame_ref,
-        copy_site_events: copy,
+        catch_up: copy,
     };
-    Db::commit_batch(&mut conn, &mut frames, &opts, &mut AlarmCache::default())
-        .await
-        .unwrap();
+    let mut zones = ZoneBacklog::default();
+    Db::commit_batch(
+        &mut conn,
+        &mut frames,
+        &opts,
+        &mut AlarmCache::default(),
+        &mut zones,
+    )
+    .await
+    .unwrap();
     conn.close().await;
 }
 
@@ -99,7 +107,10 @@ async fn a_sites_events_page_across_the_copied_and_the_uncopied(backend: Backend
     store(&db, 20, 1_000, true).await;
     store(&db, 40, 2_000, false).await;
     let mut conn = db.writer_conn().await.unwrap();
-    let copied = Db::copy_site_events(&mut conn).await.unwrap();
+    let copied = Db::catch_up(&mut conn, &mut ZoneBacklog::default())
+        .await
+        .unwrap()
+        .events;
     conn.close().await;
     store(&db, 31, 3_000, false).await;
 
@@ -107,7 +118,7 @@ async fn a_sites_events_page_across_the_copied_and_the_uncopied(backend: Backend
         assert_eq!(copied, 40, "the bulk copy takes what the commits left");
         let (in_index, upto, max): (i64, i64, i64) = match &db {
             Db::Sqlite { read, .. } => sqlx::query_as(
-                "SELECT (SELECT COUNT(*) FROM site_events), (SELECT upto FROM site_events_upto), \
+                "SELECT (SELECT COUNT(*) FROM site_events), (SELECT upto FROM derived_upto), \
                  (SELECT MAX(id) FROM events)",
             )
             .fetch_one(read)

@@ -58,6 +58,32 @@ impl Class {
             Unknown => "unknown",
         }
     }
+
+    /// Every class.
+    pub const ALL: [Self; 14] = {
+        use Class::*;
+        [
+            Alarm,
+            Restore,
+            Opening,
+            Closing,
+            Cancel,
+            Trouble,
+            Bypass,
+            Unbypass,
+            Test,
+            Supervisory,
+            Access,
+            Info,
+            LinkTest,
+            Unknown,
+        ]
+    };
+
+    /// The class whose [`Class::name`] this is (as read back from storage).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
 }
 
 /// What an event is about: the kind of alarm, or the subject of a trouble.
@@ -128,6 +154,46 @@ impl Kind {
             Programming => "programming",
             Access => "access",
         }
+    }
+
+    /// Every kind.
+    pub const ALL: [Self; 28] = {
+        use Kind::*;
+        [
+            Fire,
+            Panic,
+            HoldUp,
+            Duress,
+            Medical,
+            Emergency,
+            Burglary,
+            Tamper,
+            Gas,
+            CarbonMonoxide,
+            Water,
+            Heat,
+            Freeze,
+            Sprinkler,
+            Auxiliary,
+            ExitError,
+            WrongCode,
+            Power,
+            Battery,
+            Communication,
+            PhoneLine,
+            Network,
+            Expansion,
+            Sounder,
+            Sensor,
+            System,
+            Programming,
+            Access,
+        ]
+    };
+
+    /// The kind whose [`Kind::name`] this is (as read back from storage).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
     }
 }
 
@@ -1418,6 +1484,17 @@ pub fn sia_to_contact_id(code: &str) -> Option<(u16, u8)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn names_read_back_to_what_they_name() {
+        for c in super::Class::ALL {
+            assert_eq!(super::Class::from_name(c.name()), Some(c));
+        }
+        for k in super::Kind::ALL {
+            assert_eq!(super::Kind::from_name(k.name()), Some(k));
+        }
+        assert_eq!(super::Class::from_name("nonsense"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -28,6 +28,13 @@ impl Scheme {
             Self::Heartbeat => "heartbeat",
         }
     }
+
+    /// The scheme whose [`Scheme::name`] this is (as read back from storage).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::ContactId, Self::Sia, Self::Heartbeat]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
 }
 
 /// One event, normalised across formats.
