@@ -2,7 +2,7 @@
 //! stored events into `site_events`, where a site's events are found
 //! (migrations/sqlite/0006_site_events.sql says why it is a copy and not an index), and writes
 //! zone state to `zones` (`src/zone_backlog.rs`). Both follow the rule below, in the same
-//! commit or the same bulk transaction, up to one mark (`derived_upto`).
+//! commit or the same bulk cycle, up to one mark (`derived_upto`).
 //!
 //! A copy writes each B-tree leaf it touches whole to the WAL, and with 1,000 sites the events
 //! of one commit share almost no leaf: copied with every commit, that costs what the index did
@@ -87,11 +87,12 @@ impl CopyPolicy {
         self.last_copy = now;
     }
 
-    /// After a bulk copy failed: tried again in [`BULK_EVERY`] (or once about [`BULK_ROWS`]
-    /// events wait), not after every commit; meanwhile no commit copies (how much is
-    /// uncopied is not known).
+    /// After a bulk copy failed, or a commit failed during a cycle: tried again in
+    /// [`BULK_EVERY`] (or once about [`BULK_ROWS`] more events wait), not after every commit;
+    /// meanwhile no commit copies (how much is uncopied is not known, and may be a whole
+    /// cycle's worth, too much for a commit that ACKs wait for).
     pub fn failed(&mut self, now: Instant) {
-        self.uncopied = self.uncopied.clamp(1, INLINE_BACKLOG + 1);
+        self.uncopied = INLINE_BACKLOG + 1;
         self.last_copy = now;
     }
 }
@@ -157,5 +158,12 @@ mod tests {
         assert!(!p.inline(), "nor inline: the backlog is unknown");
         now += BULK_EVERY;
         assert!(p.bulk_due(now));
+        // A quiet writer with little uncopied does not copy inline after a failure either.
+        p.copied(now);
+        p.committed(10, false, now);
+        assert!(p.inline());
+        p.failed(now);
+        assert!(!p.inline() && !p.bulk_due(now));
+        assert!(p.bulk_due(now + BULK_EVERY));
     }
 }

@@ -330,6 +330,10 @@ async fn run(
                         // Rolled back (or stored after all: a failed COMMIT may have been):
                         // what the caches learned in it may not be true.
                         alarms.clear();
+                        if zones.cycling() {
+                            // The cycle's rest is read again with the backlog; not inline.
+                            site_copy.failed(Instant::now());
+                        }
                         zones.forget();
                     }
                     // After an error the connection may be broken: take a fresh one next time.
