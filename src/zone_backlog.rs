@@ -105,7 +105,7 @@ impl ZoneBacklog {
     pub fn start_cycle(&mut self, upto: i64) {
         debug_assert!(self.cycle.is_none(), "one cycle at a time");
         let mut rows: Vec<ZoneRow> = self.rows.drain().map(|(_, r)| r).collect();
-        rows.sort_unstable_by(|a, b| (&a.account, &a.zone).cmp(&(&b.account, &b.zone)));
+        rows.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
         self.cycle = Some(Cycle {
             rows,
             next: 0,
@@ -148,10 +148,15 @@ impl ZoneBacklog {
     }
 }
 
+/// A row's key in `zones`, whose order the writes follow.
+fn key(r: &ZoneRow) -> (&str, &str) {
+    (&r.account, &r.zone)
+}
+
 /// Rows in key order.
 fn sorted<'a>(rows: impl Iterator<Item = &'a ZoneRow>) -> Vec<&'a ZoneRow> {
     let mut rows: Vec<&ZoneRow> = rows.collect();
-    rows.sort_unstable_by(|a, b| (&a.account, &a.zone).cmp(&(&b.account, &b.zone)));
+    rows.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
     rows
 }
 
