@@ -133,15 +133,33 @@ mod pg_batch;
 /// the BEGIN's own simple query: one round trip for both.
 const PG_BEGIN: &str = "BEGIN; SELECT pg_advisory_xact_lock(7451001)";
 
-/// A batch's zone rows: those that replace whatever is stored, and those that keep a stored
-/// row already in their state (see [`crate::site_state::ZoneRow::replaces`]).
-fn split_zones(
-    state: &crate::site_state::Changes,
+/// Rows of one site-state table in the fixed chunk sizes of `state_sql`, each chunk one
+/// statement (the caller's `?` takes its error).
+macro_rules! upsert_chunks {
+    ($tx:expr, $backend:expr, $table:expr, $rows:expr, |$r:ident| $($bind:expr),+ $(,)?) => {{
+        let mut rest = &$rows[..];
+        while !rest.is_empty() {
+            let (size, sql) = state_sql($table, $backend, rest.len());
+            let (chunk, tail) = rest.split_at(size);
+            rest = tail;
+            let mut q = sqlx::query(sql);
+            for $r in chunk {
+                q = q$(.bind($bind))+;
+            }
+            q.execute(&mut *$tx).await?;
+        }
+    }};
+}
+
+/// Zone rows: those that replace whatever is stored, and those that keep a stored row
+/// already in their state (see [`crate::site_state::ZoneRow::replaces`]).
+fn split_zones<'a>(
+    rows: impl IntoIterator<Item = &'a crate::site_state::ZoneRow>,
 ) -> (
-    Vec<&crate::site_state::ZoneRow>,
-    Vec<&crate::site_state::ZoneRow>,
+    Vec<&'a crate::site_state::ZoneRow>,
+    Vec<&'a crate::site_state::ZoneRow>,
 ) {
-    state.zones.iter().partition(|z| z.replaces)
+    rows.into_iter().partition(|z| z.replaces)
 }
 
 /// The rows of the frames marked `fresh`, each with its frame's identity, in commit order.
@@ -730,22 +748,6 @@ impl Db {
                 state.zones
             }};
         }
-        // Rows of one site-state table in the fixed chunk sizes of `state_sql`.
-        macro_rules! upsert_chunks {
-            ($tx:expr, $backend:expr, $table:expr, $rows:expr, |$r:ident| $($bind:expr),+ $(,)?) => {{
-                let mut rest = &$rows[..];
-                while !rest.is_empty() {
-                    let (size, sql) = state_sql($table, $backend, rest.len());
-                    let (chunk, tail) = rest.split_at(size);
-                    rest = tail;
-                    let mut q = sqlx::query(sql);
-                    for $r in chunk {
-                        q = q$(.bind($bind))+;
-                    }
-                    q.execute(&mut *$tx).await?;
-                }
-            }};
-        }
         // Zones are the most frequent change. On PostgreSQL, where every statement is a round
         // trip, a batch's zones go in one UNNEST statement (SQLite: `upsert_zones_sqlite`).
         // Rows that replace whatever is stored (a zone that changed twice in the batch) take
@@ -808,7 +810,7 @@ impl Db {
                 upsert_partitions_not_ready!($tx, $backend, $state);
             }};
             ($tx:expr, $backend:expr, pg, $state:expr) => {{
-                let (replacing, keeping) = split_zones(&$state);
+                let (replacing, keeping) = split_zones(&$state.zones);
                 upsert_zones!(pg, $tx, keeping, replacing);
                 upsert_partitions_not_ready!($tx, $backend, $state);
             }};
@@ -853,7 +855,7 @@ impl Db {
                     let rows = fresh_rows(frames, &fresh);
                     let state = crate::site_state::changes(rows.iter().map(|(r, _)| &**r));
                     let plan = crate::alarm::plan(rows.iter().map(|(r, _)| &**r));
-                    let (replacing, keeping) = split_zones(&state);
+                    let (replacing, keeping) = split_zones(&state.zones);
                     let done = pg_batch::together(
                         &mut tx,
                         &keys,
@@ -1481,30 +1483,25 @@ async fn upsert_zones_sqlite(
     c: &mut sqlx::SqliteConnection,
     rows: &[&crate::site_state::ZoneRow],
 ) -> Result<(), sqlx::Error> {
-    let (replacing, keeping): (Vec<_>, Vec<_>) = rows.iter().copied().partition(|z| z.replaces);
+    let (replacing, keeping) = split_zones(rows.iter().copied());
     for (table, rows) in [
         (StateTable::Zones, keeping),
         (StateTable::ZonesReplacing, replacing),
     ] {
-        let mut rest = &rows[..];
-        while !rest.is_empty() {
-            let (size, sql) = state_sql(table, Backend::Sqlite, rest.len());
-            let (chunk, tail) = rest.split_at(size);
-            rest = tail;
-            let mut q = sqlx::query(sql);
-            for z in chunk {
-                q = q
-                    .bind(&z.account)
-                    .bind(&z.zone)
-                    .bind(&z.partition)
-                    .bind(z.state)
-                    .bind(z.since)
-                    .bind(&z.code)
-                    .bind(&z.frame_ref)
-                    .bind(z.seq_in_frame);
-            }
-            q.execute(&mut *c).await?;
-        }
+        upsert_chunks!(
+            c,
+            Backend::Sqlite,
+            table,
+            rows,
+            |z| &z.account,
+            &z.zone,
+            &z.partition,
+            z.state,
+            z.since,
+            &z.code,
+            &z.frame_ref,
+            z.seq_in_frame
+        );
     }
     Ok(())
 }
