@@ -1471,16 +1471,43 @@ impl CidCode {
 /// The Contact ID code and qualifier digit for a SIA code: the first catalogued Contact ID code
 /// that maps to it (so `FA` gives 110 fire, not 111 smoke).
 pub fn sia_to_contact_id(code: &str) -> Option<(u16, u8)> {
-    CONTACT_ID.iter().find_map(|c| {
-        if c.sia_new == Some(code) {
-            Some((c.code, b'1'))
-        } else if c.sia_restore == Some(code) {
-            Some((c.code, b'3'))
-        } else {
-            None
-        }
-    })
+    let &[a, b] = code.as_bytes() else {
+        return None;
+    };
+    if !a.is_ascii_uppercase() || !b.is_ascii_uppercase() {
+        return None;
+    }
+    let (at, qualifier) = SIA_TO_CID[usize::from(a - b'A') * 26 + usize::from(b - b'A')];
+    (at > 0).then(|| (CONTACT_ID[usize::from(at) - 1].code, qualifier))
 }
+
+/// For each two-letter SIA code (indexed as [`SIA_INDEX`]), position + 1 in [`CONTACT_ID`] of
+/// the first code that maps to it and the qualifier digit; 0 = none. Built at compile time: a
+/// scan of the table's strings was a thousand instructions or more for every SIA event.
+static SIA_TO_CID: [(u16, u8); 26 * 26] = {
+    const fn slot(code: &str) -> usize {
+        let b = code.as_bytes();
+        assert!(b.len() == 2 && b[0].is_ascii_uppercase() && b[1].is_ascii_uppercase());
+        (b[0] - b'A') as usize * 26 + (b[1] - b'A') as usize
+    }
+    let mut index = [(0u16, 0u8); 26 * 26];
+    let mut i = 0;
+    while i < CONTACT_ID.len() {
+        // In table order, the new-event code before the restore code: the first match wins.
+        if let Some(code) = CONTACT_ID[i].sia_new {
+            if index[slot(code)].0 == 0 {
+                index[slot(code)] = ((i + 1) as u16, b'1');
+            }
+        }
+        if let Some(code) = CONTACT_ID[i].sia_restore {
+            if index[slot(code)].0 == 0 {
+                index[slot(code)] = ((i + 1) as u16, b'3');
+            }
+        }
+        i += 1;
+    }
+    index
+};
 
 #[cfg(test)]
 mod tests {
@@ -1496,6 +1523,30 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn sia_to_contact_id_finds_what_a_scan_of_the_table_finds() {
+        for a in b'A'..=b'Z' {
+            for b in b'A'..=b'Z' {
+                let code = String::from_utf8(vec![a, b]).unwrap();
+                let scan = CONTACT_ID.iter().find_map(|c| {
+                    if c.sia_new == Some(code.as_str()) {
+                        Some((c.code, b'1'))
+                    } else if c.sia_restore == Some(code.as_str()) {
+                        Some((c.code, b'3'))
+                    } else {
+                        None
+                    }
+                });
+                assert_eq!(sia_to_contact_id(&code), scan, "{code}");
+            }
+        }
+        assert_eq!(sia_to_contact_id("FA"), Some((110, b'1')));
+        assert_eq!(sia_to_contact_id("BH"), Some((130, b'3')));
+        for odd in ["", "F", "fa", "FAA", "F1", "ÅA"] {
+            assert_eq!(sia_to_contact_id(odd), None, "{odd:?}");
+        }
+    }
 
     #[test]
     fn tables_are_sorted_for_binary_search() {
