@@ -1,6 +1,8 @@
 //! Byte strings as people type them: `\n`, `\r`, `\t`, `\0`, `\\`, `\xHH` and `\uHHHH` (up to
 //! 0xFF, as in the JSON test vectors) in, and the same escapes out for anything unprintable.
 
+use std::fmt::Write as _;
+
 /// Replaces escapes in `line` with the bytes they stand for. Unknown escapes stay as written.
 pub fn unescape(line: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(line.len());
@@ -48,16 +50,23 @@ fn hex_byte(digits: Option<&[u8]>) -> Option<u8> {
 /// Printable ASCII as is; `\n`, `\r`, `\\` and `\xHH` for everything else.
 pub fn escape(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() + 8);
+    escape_into(&mut s, bytes);
+    s
+}
+
+/// [`escape`], appended to `out`.
+pub fn escape_into(out: &mut String, bytes: &[u8]) {
     for &b in bytes {
         match b {
-            b'\n' => s.push_str("\\n"),
-            b'\r' => s.push_str("\\r"),
-            b'\\' => s.push_str("\\\\"),
-            0x20..=0x7E => s.push(char::from(b)),
-            _ => s.push_str(&format!("\\x{b:02x}")),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7E => out.push(char::from(b)),
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
         }
     }
-    s
 }
 
 #[cfg(test)]

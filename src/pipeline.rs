@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +23,7 @@ use vakt_protocol::{lossy_text, Reply};
 use crate::clock::unix_secs;
 use crate::config::ReceiverConfig;
 use crate::dedup::Key;
-use crate::escape::escape;
+use crate::escape::{escape, escape_into};
 use crate::site::{hex_number, Site};
 use crate::site_cache::SiteCache;
 use crate::store::EventRow;
@@ -95,14 +95,9 @@ impl Pipeline {
         }
     }
 
-    /// Handles one frame (LF … CR) read from `peer`; `received_at` is when it was fully read.
-    pub async fn dc09(
-        &self,
-        raw: &[u8],
-        origin: &Origin,
-        peer: SocketAddr,
-        received_at: i64,
-    ) -> Answer {
+    /// Handles one frame (LF … CR) read from `peer` (its address as text: a connection writes
+    /// it once, not once per frame); `received_at` is when it was fully read.
+    pub async fn dc09(&self, raw: &[u8], origin: &Origin, peer: &str, received_at: i64) -> Answer {
         let now = unix_secs();
         let account = peek_account(raw).map(str::to_ascii_uppercase);
         let site = match &account {
@@ -144,7 +139,7 @@ impl Pipeline {
         a: Accepted<'_>,
         site: Option<Arc<Site>>,
         origin: &Origin,
-        peer: SocketAddr,
+        peer: &str,
         received_at: i64,
         now: i64,
     ) -> Answer {
@@ -200,7 +195,7 @@ impl Pipeline {
         r: Rejected<'_>,
         site: Option<Arc<Site>>,
         origin: &Origin,
-        peer: SocketAddr,
+        peer: &str,
         received_at: i64,
         now: i64,
     ) -> Answer {
@@ -352,9 +347,13 @@ pub fn count_answer(
     });
 }
 
+/// Bytes reserved for an answer.
+const ACK_CAPACITY: usize = 128;
+
 /// ACK or, for an encrypted frame, `*ACK` with the receiver's time.
 fn ack(a: &Accepted<'_>, site: &Site, now: i64) -> BytesMut {
-    let mut out = BytesMut::new();
+    // Room for an encrypted ACK with a long account, so it is written without regrowing.
+    let mut out = BytesMut::with_capacity(ACK_CAPACITY);
     match (a.encrypted, &site.key) {
         (true, Some(key)) => encode_encrypted_ack(
             &a.header,
@@ -374,30 +373,54 @@ fn ack(a: &Accepted<'_>, site: &Site, now: i64) -> BytesMut {
 /// timestamp is part of it: a retransmission repeats it, a rebooted panel restarting its
 /// sequence sends a new one.
 fn dedup_key(account: &str, a: &Accepted<'_>) -> String {
+    // Written straight into one string: this runs for every frame, and the `format!`s and
+    // `to_string`s it was first written with were a tenth of a connection thread's
+    // instructions. The bytes are those of the first release (see the test).
     let h = &a.header;
-    let mut key = format!(
-        "{account}|{}|{}|{}{}|{}|",
-        hex_number(h.prefix).map_or_else(|| h.prefix.to_owned(), |v| v.to_string()),
-        h.receiver
-            .map(|r| hex_number(r).map_or_else(|| r.to_owned(), |v| v.to_string()))
-            .unwrap_or_default(),
-        if a.encrypted { "*" } else { "" },
-        h.token.kind.as_str(),
-        h.sequence,
-    );
-    key.push_str(&escape(a.clear.data));
+    let mut key = String::with_capacity(account.len() + a.clear.data.len() + 48);
+    key.push_str(account);
+    key.push('|');
+    push_number_or_text(&mut key, h.prefix);
+    key.push('|');
+    if let Some(r) = h.receiver {
+        push_number_or_text(&mut key, r);
+    }
+    key.push('|');
+    if a.encrypted {
+        key.push('*');
+    }
+    key.push_str(h.token.kind.as_str());
+    key.push('|');
+    key.push_str(h.sequence);
+    key.push('|');
+    escape_into(&mut key, a.clear.data);
     for x in &a.clear.xdata {
         key.push('[');
         key.push(char::from(x.id));
-        key.push_str(&escape(x.value));
+        escape_into(&mut key, x.value);
         key.push(']');
     }
     match a.clear.timestamp {
-        TimestampField::Valid(ts) => key.push_str(&format!("_{}", ts.unix())),
-        TimestampField::Invalid(t) => key.push_str(&format!("_{}", escape(t))),
+        TimestampField::Valid(ts) => {
+            let _ = write!(key, "_{}", ts.unix());
+        }
+        TimestampField::Invalid(t) => {
+            key.push('_');
+            escape_into(&mut key, t);
+        }
         TimestampField::Absent => {}
     }
     key
+}
+
+/// A hex field as its number in decimal, or as written when it is not a number.
+fn push_number_or_text(key: &mut String, hex: &str) {
+    match hex_number(hex) {
+        Some(v) => {
+            let _ = write!(key, "{v}");
+        }
+        None => key.push_str(hex),
+    }
 }
 
 fn xdata_json(a: &Accepted<'_>) -> Option<String> {
@@ -417,7 +440,7 @@ fn base_row(
     raw: &[u8],
     account: &str,
     origin: &Origin,
-    peer: SocketAddr,
+    peer: &str,
     received_at: i64,
     frame_ref: &str,
 ) -> EventRow {
@@ -426,7 +449,7 @@ fn base_row(
         received_at,
         listener: origin.listener.to_string(),
         transport: origin.transport,
-        peer: peer.to_string(),
+        peer: peer.to_owned(),
         account: account.to_owned(),
         raw: raw.to_vec(),
         ..EventRow::default()
@@ -438,7 +461,7 @@ fn rows(
     raw: &[u8],
     account: &str,
     origin: &Origin,
-    peer: SocketAddr,
+    peer: &str,
     received_at: i64,
     frame_ref: &str,
 ) -> Vec<EventRow> {
@@ -454,16 +477,27 @@ fn rows(
     base.data = Some(lossy_text(a.clear.data));
     base.xdata = xdata_json(a);
     let events = a.payload.events();
-    events
+    // The last event takes the base itself: most frames carry one event, and a clone of a
+    // row is a dozen allocations.
+    let Some((last, others)) = events.split_last() else {
+        return Vec::new();
+    };
+    let mut rows: Vec<EventRow> = others
         .iter()
         .enumerate()
         .map(|(i, e)| event_row(&base, i, e))
-        .collect()
+        .collect();
+    rows.push(fill_event_row(base, others.len(), last));
+    rows
 }
 
+/// The row of the `i`th event of a frame or packet whose common fields are in `base`.
 pub(crate) fn event_row(base: &EventRow, i: usize, e: &Event<'_>) -> EventRow {
+    fill_event_row(base.clone(), i, e)
+}
+
+fn fill_event_row(mut row: EventRow, i: usize, e: &Event<'_>) -> EventRow {
     let s = |x: Option<vakt_protocol::Short>| x.map(|v| v.as_str().to_owned());
-    let mut row = base.clone();
     row.seq_in_frame = i32::try_from(i).unwrap_or(i32::MAX);
     row.scheme = Some(e.scheme.name());
     row.code = (!e.code.is_empty()).then(|| e.code.as_str().to_owned());
@@ -497,7 +531,7 @@ fn raw_row(
     echo: &[u8],
     r: &Rejected<'_>,
     origin: &Origin,
-    peer: SocketAddr,
+    peer: &str,
     received_at: i64,
     frame_ref: String,
 ) -> EventRow {
@@ -523,4 +557,131 @@ fn raw_row(
     row.reason = Some(r.error.to_string());
     row.class = "unprocessed";
     row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vakt_protocol::dc09::{encode_message, Key, Message, Quirks, XData};
+
+    const NOW: i64 = 1_765_000_000;
+
+    /// The bytes a frame's duplicate identity is made of. They are stored (`events.dedup`,
+    /// the shared `dedup` table) and compared across restarts and nodes, so they must never
+    /// change with the code that builds them: these are the keys of the first release.
+    #[test]
+    fn dedup_keys_stay_byte_for_byte_what_they_were() {
+        let key = Key::from_hex("000102030405060708090a0b0c0d0e0f").unwrap();
+        let ts = Timestamp::from_unix(NOW);
+        let xdata = [
+            XData {
+                id: b'X',
+                value: b"E012.34",
+            },
+            XData {
+                id: b'Z',
+                value: b"caf\xe9\x01\\",
+            },
+        ];
+        let cases: [(Message<'_>, Option<&Key>, &str); 5] = [
+            (
+                message(
+                    "ADM-CID",
+                    "0042",
+                    Some("12"),
+                    "7AB",
+                    b"#1234|1131 01 015",
+                    &[],
+                    None,
+                ),
+                None,
+                "1234|1963|18|ADM-CID|0042|#1234|1131 01 015",
+            ),
+            (
+                message(
+                    "SIA-DCS",
+                    "9999",
+                    None,
+                    "0",
+                    b"#1234|Nri1/BA01",
+                    &xdata,
+                    Some(ts),
+                ),
+                None,
+                "1234|0||SIA-DCS|9999|#1234|Nri1/BA01[XE012.34][Zcaf\\xe9\\x01\\\\]_1765000000",
+            ),
+            (
+                message(
+                    "ADM-CID",
+                    "0001",
+                    Some("0A"),
+                    "00",
+                    b"#1234|1401 02 003",
+                    &[],
+                    Some(ts),
+                ),
+                Some(&key),
+                "1234|0|10|*ADM-CID|0001|#1234|1401 02 003_1765000000",
+            ),
+            (
+                message("SIA-DCS", "0007", None, "0", b"#1234|NOP01", &[], Some(ts)),
+                Some(&key),
+                "1234|0||*SIA-DCS|0007|#1234|NOP01_1765000000",
+            ),
+            (
+                message(
+                    "ADM-CID",
+                    "0003",
+                    None,
+                    "FFFFFF",
+                    b"#1234|3131 01 099",
+                    &[],
+                    None,
+                ),
+                None,
+                "1234|16777215||ADM-CID|0003|#1234|3131 01 099",
+            ),
+        ];
+        for (i, (msg, key, want)) in cases.into_iter().enumerate() {
+            let mut raw = BytesMut::new();
+            encode_message(
+                &msg,
+                key.map(|k| (k, [7; 16])),
+                Dialect::default(),
+                &mut raw,
+            );
+            let policy = Policy {
+                quirks: Quirks::default(),
+                key,
+                encryption_required: false,
+                window: Window::default(),
+                check_plain_timestamps: false,
+            };
+            let mut buf = Vec::new();
+            let a = receive(&raw, NOW, &mut buf, |_| Some(policy))
+                .unwrap_or_else(|r| panic!("case {i}: {:?}", r.error));
+            assert_eq!(dedup_key("1234", &a), want, "case {i}");
+        }
+    }
+
+    fn message<'a>(
+        token: &'a str,
+        sequence: &'a str,
+        receiver: Option<&'a str>,
+        prefix: &'a str,
+        data: &'a [u8],
+        xdata: &'a [XData<'a>],
+        timestamp: Option<Timestamp>,
+    ) -> Message<'a> {
+        Message {
+            token: TokenKind::from_text(token),
+            sequence,
+            receiver,
+            prefix,
+            account: "1234",
+            data,
+            xdata,
+            timestamp,
+        }
+    }
 }

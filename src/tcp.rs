@@ -85,31 +85,48 @@ async fn connection(
     gauge!("vakt_connections_open", "listener" => label.clone()).increment(1.0);
     // Looked up once per connection, not once per frame.
     let ack_latency = histogram!("vakt_ack_latency_seconds", "transport" => "tcp");
+    // As stored with every event: written once here rather than for each frame.
+    let peer_text = peer.to_string();
     let _ = stream.set_nodelay(true);
     let (rd, mut wr) = stream.into_split();
     // A small read buffer: most connections are idle most of the time, and it grows when a
     // frame needs it.
     let mut frames = FramedRead::with_capacity(rd, Dc09Codec::new(limits.max_frame), READ_BUFFER);
     debug!(listener = %origin.listener, %peer, "connected");
+    // Both futures live as long as the connection. Made anew for every frame they cost a
+    // timer-wheel insert and removal and a waiter-list lock each, for timers that almost never
+    // fire. The idle timer is polled only while no frame is waiting, and when it fires early
+    // (frames came meanwhile) it is set again from the last frame.
+    let cancelled = cancel.cancelled();
+    tokio::pin!(cancelled);
+    let idle = tokio::time::sleep(limits.idle_timeout);
+    tokio::pin!(idle);
+    let mut waiting_since = tokio::time::Instant::now();
     loop {
-        // Shutdown interrupts only the wait for the next frame, never a frame being handled.
+        // Shutdown interrupts only the wait for the next frame, never a frame being handled;
+        // a frame already read wins over the idle timer.
         let next = tokio::select! {
             biased;
-            _ = cancel.cancelled() => break,
-            r = tokio::time::timeout(limits.idle_timeout, frames.next()) => r,
-        };
-        let item = match next {
-            Err(_) => {
+            _ = &mut cancelled => break,
+            r = frames.next() => r,
+            _ = &mut idle => {
+                let deadline = waiting_since + limits.idle_timeout;
+                if tokio::time::Instant::now() < deadline {
+                    idle.as_mut().reset(deadline);
+                    continue;
+                }
                 debug!(listener = %origin.listener, %peer, "idle timeout: closing");
                 counter!("vakt_idle_closes_total", "listener" => label.clone()).increment(1);
                 break;
             }
-            Ok(None) => break,
-            Ok(Some(Err(e))) => {
+        };
+        let item = match next {
+            None => break,
+            Some(Err(e)) => {
                 debug!(listener = %origin.listener, %peer, error = %e, "read failed");
                 break;
             }
-            Ok(Some(Ok(item))) => item,
+            Some(Ok(item)) => item,
         };
         let raw = match item {
             Item::Frame(raw) => raw,
@@ -118,11 +135,12 @@ async fn connection(
                     .increment(1);
                 warn!(listener = %origin.listener, %peer, len, reason = reason.name(),
                     "bytes outside any frame dropped, no answer");
+                waiting_since = tokio::time::Instant::now();
                 continue;
             }
         };
         let read_at = Instant::now();
-        let answer = pipeline.dc09(&raw, origin, peer, unix_micros()).await;
+        let answer = pipeline.dc09(&raw, origin, &peer_text, unix_micros()).await;
         if let Some(bytes) = answer.frame {
             if let Err(e) = wr.write_all(&bytes).await {
                 warn!(listener = %origin.listener, %peer, error = %e, outcome = answer.outcome,
@@ -133,6 +151,7 @@ async fn connection(
                 ack_latency.record(read_at.elapsed().as_secs_f64());
             }
         }
+        waiting_since = tokio::time::Instant::now();
     }
     let _ = wr.shutdown().await;
     gauge!("vakt_connections_open", "listener" => label).decrement(1.0);

@@ -57,7 +57,7 @@ pub async fn serve(
         let (socket, origin, pipeline) = (socket.clone(), origin.clone(), pipeline.clone());
         let ack_latency = ack_latency.clone();
         tracker.spawn(async move {
-            let answer = pipeline.dc09(&raw, &origin, peer, unix_micros()).await;
+            let answer = pipeline.dc09(&raw, &origin, &peer.to_string(), unix_micros()).await;
             if let Some(bytes) = answer.frame {
                 match socket.send_to(&bytes, peer).await {
                     Ok(_) if answer.outcome == "ack" => {

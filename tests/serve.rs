@@ -1188,8 +1188,15 @@ async fn connection_limits(backend: Backend) {
     );
     assert_eq!(ask_with_wait(&mut a, &long).await, None);
     assert!(ask(&mut a, &ok("0005")).await.is_some());
-    // Idle connections are closed after idle_timeout_secs, which frees a slot.
-    tokio::time::sleep(Duration::from_millis(4000)).await;
+    // Idle connections are closed after idle_timeout_secs, which frees a slot; one that
+    // sends a frame every second meanwhile stays open past its first idle_timeout_secs.
+    for seq in ["0007", "0008", "0009", "0010"] {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert!(
+            ask(&mut b, &ok(seq)).await.is_some(),
+            "busy connection answered"
+        );
+    }
     let mut buf = [0u8; 8];
     assert_eq!(
         tokio::io::AsyncReadExt::read(&mut a, &mut buf)
@@ -1197,6 +1204,10 @@ async fn connection_limits(backend: Backend) {
             .unwrap_or(0),
         0,
         "idle connection closed"
+    );
+    assert!(
+        ask(&mut b, &ok("0011")).await.is_some(),
+        "busy connection still open"
     );
     let mut d = TcpStream::connect(gw.tcp).await.unwrap();
     assert!(ask(&mut d, &ok("0006")).await.is_some());
