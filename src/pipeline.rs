@@ -650,17 +650,46 @@ mod tests {
                 Dialect::default(),
                 &mut raw,
             );
-            let policy = Policy {
-                quirks: Quirks::default(),
-                key,
-                encryption_required: false,
-                window: Window::default(),
-                check_plain_timestamps: false,
-            };
             let mut buf = Vec::new();
-            let a = receive(&raw, NOW, &mut buf, |_| Some(policy))
+            let a = receive(&raw, NOW, &mut buf, |_| Some(policy(key)))
                 .unwrap_or_else(|r| panic!("case {i}: {:?}", r.error));
             assert_eq!(dedup_key("1234", &a), want, "case {i}");
+        }
+
+        // A timestamp that does not parse is part of the identity as written.
+        let msg = message(
+            "ADM-CID",
+            "0005",
+            None,
+            "0",
+            b"#1234|1131 01 015",
+            &[],
+            Some(ts),
+        );
+        let mut raw = BytesMut::new();
+        encode_message(&msg, None, Dialect::default(), &mut raw);
+        let at = raw.iter().rposition(|&b| b == b'_').unwrap() + 1;
+        raw[at..at + 2].copy_from_slice(b"x\x01");
+        let body_at = raw.iter().position(|&b| b == b'"').unwrap();
+        let crc = vakt_protocol::crc::crc16_arc(&raw[body_at..raw.len() - 1]);
+        raw[1..5].copy_from_slice(format!("{crc:04X}").as_bytes());
+        let mut buf = Vec::new();
+        let a = receive(&raw, NOW, &mut buf, |_| Some(policy(None))).expect("accepted");
+        assert!(matches!(a.clear.timestamp, TimestampField::Invalid(_)));
+        assert_eq!(
+            dedup_key("1234", &a),
+            "1234|0||ADM-CID|0005|#1234|1131 01 015_x\\x01:46:40,12-06-2025"
+        );
+    }
+
+    /// Plain frames' timestamps unchecked, as by default.
+    fn policy(key: Option<&Key>) -> Policy<'_> {
+        Policy {
+            quirks: Quirks::default(),
+            key,
+            encryption_required: false,
+            window: Window::default(),
+            check_plain_timestamps: false,
         }
     }
 
