@@ -1373,12 +1373,28 @@ static SIA_INDEX: [u8; 26 * 26] = {
     let mut index = [0u8; 26 * 26];
     let mut i = 0;
     while i < SIA.len() {
-        let b = SIA[i].code.as_bytes();
-        index[(b[0] - b'A') as usize * 26 + (b[1] - b'A') as usize] = (i + 1) as u8;
+        index[catalogued_slot(SIA[i].code)] = (i + 1) as u8;
         i += 1;
     }
     index
 };
+
+/// Where a two-letter code (`AA`–`ZZ`) sits in the tables indexed by SIA code; `None` for
+/// anything else.
+const fn slot(code: &[u8]) -> Option<usize> {
+    match code {
+        &[a @ b'A'..=b'Z', b @ b'A'..=b'Z'] => Some((a - b'A') as usize * 26 + (b - b'A') as usize),
+        _ => None,
+    }
+}
+
+/// [`slot`] for a code of the catalogue, which must have one (checked at compile time).
+const fn catalogued_slot(code: &str) -> usize {
+    match slot(code.as_bytes()) {
+        Some(i) => i,
+        None => panic!("a catalogued SIA code is two capital letters"),
+    }
+}
 
 /// The SIA code, if catalogued.
 pub fn sia(code: &str) -> Option<&'static SiaCode> {
@@ -1387,11 +1403,7 @@ pub fn sia(code: &str) -> Option<&'static SiaCode> {
 
 /// [`sia`] for a code as bytes.
 pub fn sia_bytes(code: &[u8]) -> Option<&'static SiaCode> {
-    let &[a, b] = code else { return None };
-    if !a.is_ascii_uppercase() || !b.is_ascii_uppercase() {
-        return None;
-    }
-    let at = SIA_INDEX[usize::from(a - b'A') * 26 + usize::from(b - b'A')];
+    let at = SIA_INDEX[slot(code)?];
     (at > 0).then(|| &SIA[usize::from(at) - 1])
 }
 
@@ -1471,13 +1483,7 @@ impl CidCode {
 /// The Contact ID code and qualifier digit for a SIA code: the first catalogued Contact ID code
 /// that maps to it (so `FA` gives 110 fire, not 111 smoke).
 pub fn sia_to_contact_id(code: &str) -> Option<(u16, u8)> {
-    let &[a, b] = code.as_bytes() else {
-        return None;
-    };
-    if !a.is_ascii_uppercase() || !b.is_ascii_uppercase() {
-        return None;
-    }
-    let (at, qualifier) = SIA_TO_CID[usize::from(a - b'A') * 26 + usize::from(b - b'A')];
+    let (at, qualifier) = SIA_TO_CID[slot(code.as_bytes())?];
     (at > 0).then(|| (CONTACT_ID[usize::from(at) - 1].code, qualifier))
 }
 
@@ -1485,23 +1491,18 @@ pub fn sia_to_contact_id(code: &str) -> Option<(u16, u8)> {
 /// the first code that maps to it and the qualifier digit; 0 = none. Built at compile time: a
 /// scan of the table's strings was a thousand instructions or more for every SIA event.
 static SIA_TO_CID: [(u16, u8); 26 * 26] = {
-    const fn slot(code: &str) -> usize {
-        let b = code.as_bytes();
-        assert!(b.len() == 2 && b[0].is_ascii_uppercase() && b[1].is_ascii_uppercase());
-        (b[0] - b'A') as usize * 26 + (b[1] - b'A') as usize
-    }
     let mut index = [(0u16, 0u8); 26 * 26];
     let mut i = 0;
     while i < CONTACT_ID.len() {
         // In table order, the new-event code before the restore code: the first match wins.
         if let Some(code) = CONTACT_ID[i].sia_new {
-            if index[slot(code)].0 == 0 {
-                index[slot(code)] = ((i + 1) as u16, b'1');
+            if index[catalogued_slot(code)].0 == 0 {
+                index[catalogued_slot(code)] = ((i + 1) as u16, b'1');
             }
         }
         if let Some(code) = CONTACT_ID[i].sia_restore {
-            if index[slot(code)].0 == 0 {
-                index[slot(code)] = ((i + 1) as u16, b'3');
+            if index[catalogued_slot(code)].0 == 0 {
+                index[catalogued_slot(code)] = ((i + 1) as u16, b'3');
             }
         }
         i += 1;
