@@ -6,8 +6,11 @@
 #
 # With VAKT_AB_POSTGRES=postgres://user@host/admin_db each run gets a fresh PostgreSQL database
 # created (and dropped) through that URL instead of a fresh SQLite file. With
-# VAKT_AB_WRITER_CPU=N both binaries run with `writer_cpu = N` and vakt-load is pinned to
-# VAKT_AB_LOAD_CPU (default 0), the split of gateway.sh. Each line also gives vakt's CPU per
+# VAKT_AB_WRITER_CPU=N both binaries run with `writer_cpu = N`. vakt-load runs as in
+# gateway.sh (benches/cpu_split.sh: a thread per CPU, on every CPU, SCHED_BATCH; its
+# VAKT_BENCH_LOAD_* variables choose another, and VAKT_AB_LOAD_CPU=N is kept as the old
+# VAKT_BENCH_LOAD_CPU=N VAKT_BENCH_LOAD_THREADS=1 VAKT_BENCH_LOAD_SCHED=normal: vakt-load pinned
+# to CPU N). Each line also gives vakt's CPU per
 # acknowledged event by thread (the writer, its SQLite connection, the WAL fsync thread, the
 # tokio workers) and, on PostgreSQL, the server's processes, which moves less with the VM than
 # the rate does.
@@ -19,8 +22,10 @@ cd "$(dirname "$0")/.."
 a=$1 b=$2 runs=${3:-3} zones=${4:-1000}
 cargo build --release -q --bin vakt-load
 load=$PWD/target/release/vakt-load
-pin=()
-[ -z "${VAKT_AB_WRITER_CPU:-}" ] || pin=(taskset -c "${VAKT_AB_LOAD_CPU:-0}")
+if [ -n "${VAKT_AB_LOAD_CPU:-}" ]; then
+  export VAKT_BENCH_LOAD_CPU=$VAKT_AB_LOAD_CPU VAKT_BENCH_LOAD_THREADS=1 VAKT_BENCH_LOAD_SCHED=normal
+fi
+source benches/cpu_split.sh
 # CPU ticks (utime + stime) of every PostgreSQL process now: the server's cost per event is
 # the difference over a run (a backend that exits during the run takes its ticks with it).
 pg_ticks() {
@@ -60,7 +65,7 @@ run_one() { # BIN LABEL
   [ -z "$pgdb" ] || pg_before=$(pg_ticks)
   local cpus_before
   cpus_before=$(cpu_ticks)
-  line=$("${pin[@]}" "$load" --target 127.0.0.1:17503 -c 1000 -a 1000 -w 1 -d 10 --zones "$zones" |
+  line=$("${pin_load[@]}" "$load" "${load_threads[@]}" --target 127.0.0.1:17503 -c 1000 -a 1000 -w 1 -d 10 --zones "$zones" |
     grep -E 'acks/s|^ack latency' | sed -E 's/ack latency ms: (p50 [0-9.]+) .*(p99 [0-9.]+) .*/\1 \2 ms/' | paste -sd';')
   local idle
   idle=$(paste -d' ' <(echo "$cpus_before" | tr ' ' '\n') <(cpu_ticks | tr ' ' '\n') |

@@ -13,10 +13,10 @@
 #
 # How the cores are split (on a machine with two or more CPUs; the table gives each process's
 # CPU seconds): vakt runs with `writer_cpu` = the last CPU, so its writer (and SQLite
-# connection) has that CPU and vakt's connection threads the others; vakt-load is pinned with
-# taskset to the first CPU, beside vakt's connection threads. pysiaalarm (one thread) is pinned
-# to the last CPU, so it too has a core to itself with vakt-load on the other. PostgreSQL's
-# processes are not pinned. VAKT_BENCH_WRITER_CPU=none VAKT_BENCH_LOAD_CPU=none: no pinning.
+# connection) has that CPU and vakt's connection threads the others; vakt-load runs one worker
+# thread per CPU on every CPU under SCHED_BATCH, so that it yields to vakt rather than preempt
+# it; pysiaalarm (one thread) is pinned to the last CPU. PostgreSQL's processes are not pinned.
+# benches/cpu_split.sh says why and how to choose another split.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -38,7 +38,7 @@ source benches/cpu_split.sh
 # criterion benchmark (one core, no I/O), before and after the runs, is the yardstick README's
 # "Performance" table gives for a known day.
 machine_speed() {
-  "${pin_load[@]}" cargo bench -q --bench codec -- 'dc09/plain ADM-CID' --warm-up-time 1 \
+  "${pin_yardstick[@]}" cargo bench -q --bench codec -- 'dc09/plain ADM-CID' --warm-up-time 1 \
     --measurement-time 3 --noplot 2>/dev/null | sed -nE 's/.*thrpt: +\[[^ ]+ [^ ]+ ([0-9.]+ [KMG]?elem\/s).*/\1/p' | head -1
 }
 speed_before=
@@ -76,7 +76,7 @@ stop() { kill -TERM "$1"; wait "$1" 2>/dev/null || true; }
 
 run() { # LABEL PID ARGS...
   local label=$1 pid=$2; shift 2
-  "${pin_load[@]}" "$load" --json --label "$label" --pid "$pid" "$@" | tee -a "$results" > /dev/null
+  "${pin_load[@]}" "$load" "${load_threads[@]}" --json --label "$label" --pid "$pid" "$@" | tee -a "$results" > /dev/null
 }
 
 burst=(-c 1000 -a $accounts -w 1 -d "$secs")
