@@ -65,7 +65,7 @@ run_one() { # BIN LABEL
   [ -z "$pgdb" ] || pg_before=$(pg_ticks)
   local cpus_before
   cpus_before=$(cpu_ticks)
-  line=$("${pin_load[@]}" "$load" "${load_threads[@]}" --target 127.0.0.1:17503 -c 1000 -a 1000 -w 1 -d 10 --zones "$zones" |
+  line=$(load_cmd burst "$load" --target 127.0.0.1:17503 -c 1000 -a 1000 -w 1 -d 10 --zones "$zones" |
     grep -E 'acks/s|^ack latency' | sed -E 's/ack latency ms: (p50 [0-9.]+) .*(p99 [0-9.]+) .*/\1 \2 ms/' | paste -sd';')
   local idle
   idle=$(paste -d' ' <(echo "$cpus_before" | tr ' ' '\n') <(cpu_ticks | tr ' ' '\n') |

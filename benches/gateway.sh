@@ -13,9 +13,10 @@
 #
 # How the cores are split (on a machine with two or more CPUs; the table gives each process's
 # CPU seconds): vakt runs with `writer_cpu` = the last CPU, so its writer (and SQLite
-# connection) has that CPU and vakt's connection threads the others; vakt-load runs one worker
-# thread per CPU on every CPU under SCHED_BATCH, so that it yields to vakt rather than preempt
-# it; pysiaalarm (one thread) is pinned to the last CPU. PostgreSQL's processes are not pinned.
+# connection) has that CPU and vakt's connection threads the others; in the bursts vakt-load
+# runs one worker thread per CPU on every CPU under SCHED_BATCH, so that it yields to vakt
+# rather than preempt it, and at a fixed rate (latency, scale) one thread pinned to the first
+# CPU; pysiaalarm (one thread) is pinned to the last CPU. PostgreSQL's processes are not pinned.
 # benches/cpu_split.sh says why and how to choose another split.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,9 +75,9 @@ start_vakt() { # DB_URL -> sets VPID
 
 stop() { kill -TERM "$1"; wait "$1" 2>/dev/null || true; }
 
-run() { # LABEL PID ARGS...
-  local label=$1 pid=$2; shift 2
-  "${pin_load[@]}" "$load" "${load_threads[@]}" --json --label "$label" --pid "$pid" "$@" | tee -a "$results" > /dev/null
+run() { # burst|paced LABEL PID ARGS...
+  local kind=$1 label=$2 pid=$3; shift 3
+  load_cmd "$kind" "$load" --json --label "$label" --pid "$pid" "$@" | tee -a "$results" > /dev/null
 }
 
 burst=(-c 1000 -a $accounts -w 1 -d "$secs")
@@ -84,14 +85,14 @@ burst=(-c 1000 -a $accounts -w 1 -d "$secs")
 echo "== vakt, SQLite" >&2
 for i in $(seq 1 "$repeat"); do
   start_vakt "sqlite://$work/bench$i.db"
-  run "burst, SQLite" $VPID --target 127.0.0.1:17500 "${burst[@]}"
-  run "burst AES-128, SQLite" $VPID --target 127.0.0.1:17500 "${burst[@]}" --key-hex $key_hex
+  run burst "burst, SQLite" $VPID --target 127.0.0.1:17500 "${burst[@]}"
+  run burst "burst AES-128, SQLite" $VPID --target 127.0.0.1:17500 "${burst[@]}" --key-hex $key_hex
   stop $VPID
   rm -f "$work"/bench$i.db*
 done
 # Latency on a database of its own, not one still checkpointing the bursts' WAL.
 start_vakt "sqlite://$work/latency.db"
-run "latency at 10,000/s, SQLite" $VPID --target 127.0.0.1:17500 -c 1000 -a $accounts --rate 10000 -d "$secs"
+run paced "latency at 10,000/s, SQLite" $VPID --target 127.0.0.1:17500 -c 1000 -a $accounts --rate 10000 -d "$secs"
 stop $VPID
 
 if psql "$pg_admin" -qAt -c 'select 1' > /dev/null 2>&1; then
@@ -100,13 +101,13 @@ if psql "$pg_admin" -qAt -c 'select 1' > /dev/null 2>&1; then
   for i in $(seq 1 "$repeat"); do
     psql "$pg_admin" -q -c "CREATE DATABASE $db"
     start_vakt "${pg_admin%/*}/$db"
-    run "burst, PostgreSQL" $VPID --target 127.0.0.1:17500 "${burst[@]}"
+    run burst "burst, PostgreSQL" $VPID --target 127.0.0.1:17500 "${burst[@]}"
     stop $VPID
     psql "$pg_admin" -q -c "DROP DATABASE $db WITH (FORCE)"
   done
   psql "$pg_admin" -q -c "CREATE DATABASE $db"
   start_vakt "${pg_admin%/*}/$db"
-  run "latency at 10,000/s, PostgreSQL" $VPID --target 127.0.0.1:17500 -c 1000 -a $accounts --rate 10000 -d "$secs"
+  run paced "latency at 10,000/s, PostgreSQL" $VPID --target 127.0.0.1:17500 -c 1000 -a $accounts --rate 10000 -d "$secs"
   stop $VPID
   psql "$pg_admin" -q -c "DROP DATABASE $db WITH (FORCE)"
 else
@@ -126,7 +127,7 @@ fi
 start_vakt "sqlite://$work/scale.db"
 rss0=$(awk '/VmRSS/ {print $2}' /proc/$VPID/status)
 # Each panel: a NULL every 60 s; 1% of frames are events. 65 s: every panel heartbeats once.
-run "scale: $scale panels, NULL every 60 s" $VPID --target 127.0.0.1:17500 -c "$scale" -a $accounts \
+run paced "scale: $scale panels, NULL every 60 s" $VPID --target 127.0.0.1:17500 -c "$scale" -a $accounts \
   --rate "$(python3 -c "print($scale/60)")" --mix null=99,cid=1 -d 65 --connect-concurrency 512
 echo "{\"idle_rss_before_kib\": $rss0}" >> "$results"
 stop $VPID
@@ -144,7 +145,7 @@ for mode in plain aes; do
   PPID_=$!
   for _ in $(seq 1 100); do grep -q ready "$work/pysia.out" 2>/dev/null && break; sleep 0.1; done
   for i in $(seq 1 "$repeat"); do
-    run "burst $mode, pysiaalarm" $PPID_ --target 127.0.0.1:17600 "${burst[@]}" "${args[@]}"
+    run burst "burst $mode, pysiaalarm" $PPID_ --target 127.0.0.1:17600 "${burst[@]}" "${args[@]}"
   done
   stop $PPID_
 done

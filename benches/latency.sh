@@ -16,9 +16,9 @@
 #   benches/latency.sh [RUNS] [RATE] [SECONDS]    (default 3 runs, 10000 events/s, 10 s)
 #
 # Environment: VAKT_BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432/test; a fresh
-# database is created and dropped for each run), VAKT_BENCH_WRITER_CPU, VAKT_BENCH_LOAD_CPU,
-# VAKT_BENCH_LOAD_THREADS and VAKT_BENCH_LOAD_SCHED: the CPU split of gateway.sh
-# (benches/cpu_split.sh). For attribution runs: VAKT_BENCH_TMP (where the databases go,
+# database is created and dropped for each run), VAKT_BENCH_WRITER_CPU and VAKT_BENCH_PACED_CPU:
+# the CPU split of gateway.sh's runs at a fixed rate (benches/cpu_split.sh: vakt's writer on the
+# last CPU, vakt-load on the first). For attribution runs: VAKT_BENCH_TMP (where the databases go,
 # default /tmp; /dev/shm takes the disk out) and VAKT_BENCH_CONFIG (TOML appended to vakt's
 # config, e.g. $'[supervision]\ncheck_every_ms = 60000').
 # VAKT_BENCH_ONLY=sqlite or postgres runs one backend only (for A/Bs of a change to one).
@@ -117,7 +117,7 @@ one() { # DB_URL LABEL
   # Never measure some other process on the port (a vakt left running, say).
   grep -q ready "$work/out" || { echo "vakt did not start:" >&2; cat "$work/err" >&2; exit 1; }
   head -1 /proc/stat > "$work/stat0"
-  "${pin_load[@]}" "$load" "${load_threads[@]}" --json --label "$2" --target 127.0.0.1:17500 -c 1000 -a 1000 --rate "$rate" -d "$seconds" \
+  load_cmd paced "$load" --json --label "$2" --target 127.0.0.1:17500 -c 1000 -a 1000 --rate "$rate" -d "$seconds" \
     > "$work/run.json"
   head -1 /proc/stat > "$work/stat1"
   curl -s http://127.0.0.1:17580/metrics > "$work/all.metrics"
