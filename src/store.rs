@@ -847,11 +847,24 @@ impl Db {
                     .collect();
                 // The common case in one round trip besides BEGIN and COMMIT
                 // (src/store/pg_batch.rs): every frame assumed new, rolled back if another
-                // node had stored one. A commit with the supervision step (once a second,
-                // `[supervision] check_every_ms`) goes step by step: its events come from what
-                // the step finds.
-                if opts.upkeep.is_none() {
-                    let mut tx = c.begin_with(PG_BEGIN).await?;
+                // node had stored one. Last-seen times (a piece of them, or the supervision
+                // step's all and its check) go first; when they find a site failed or
+                // restored, the commit is rolled back and goes step by step, with those
+                // events among the batch's.
+                let mut fast = true;
+                let mut tx = c.begin_with(PG_BEGIN).await?;
+                if let Some(u) = opts.upkeep {
+                    supervised =
+                        queue::supervise_postgres(&mut tx, &u.seen, now_micros, u.check_before)
+                            .await?;
+                    fast = supervised.failed.is_empty() && supervised.restored.is_empty();
+                }
+                if fast && frames.is_empty() {
+                    // The supervision step alone, with nothing found.
+                    tx.commit().await?;
+                    return Ok(Committed { fresh, supervised });
+                }
+                if fast {
                     let rows = fresh_rows(frames, &fresh);
                     let state = crate::site_state::changes(rows.iter().map(|(r, _)| &**r));
                     let plan = crate::alarm::plan(rows.iter().map(|(r, _)| &**r));
@@ -879,11 +892,11 @@ impl Db {
                         tx.commit().await?;
                         return Ok(Committed { fresh, supervised });
                     }
-                    tx.rollback().await?;
                     tracing::debug!(
                         "a frame of the batch was stored by another node: committing step by step"
                     );
                 }
+                tx.rollback().await?;
                 let mut tx = c.begin_with(PG_BEGIN).await?;
                 if !keys.is_empty() {
                     let claimed: Vec<Vec<u8>> = sqlx::query_scalar(pg_batch::CLAIM_SQL)

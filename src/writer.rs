@@ -18,8 +18,8 @@ use std::sync::Arc;
 use crate::clock::unix_micros;
 use crate::dedup::{self, Key};
 use crate::site_copy::{CopyPolicy, ZONE_PIECE};
-use crate::store::{AlarmCache, CommitOptions, Db, EventRow, Upkeep, WriteConn};
-use crate::supervision::{Seen, SupervisionConfig};
+use crate::store::{AlarmCache, CommitOptions, Db, EventRow, WriteConn};
+use crate::supervision::{Seen, Step, SupervisionConfig};
 use crate::wal_sync::{Answer, WalSync};
 use crate::zone_backlog::ZoneBacklog;
 
@@ -184,6 +184,9 @@ impl Answers {
 }
 
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Last-seen times written with a commit of frames while a supervision step is under way
+/// (`supervision::Step`): on PostgreSQL a fraction of a millisecond.
+const SEEN_PIECE: usize = 64;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The writer's loop, until every handle is gone and the queue is empty. Returns its
@@ -215,6 +218,9 @@ async fn run(
     let made = AtomicU64::new(0);
     let frame_ref = move || format!("{node}-w{:x}", made.fetch_add(1, Ordering::Relaxed));
     let mut next_upkeep = tokio::time::Instant::now() + cfg.supervision.check_every;
+    // Once due, until its check is committed; next_upkeep stays in the past meanwhile, so an
+    // idle writer wakes at once to finish it (src/supervision.rs).
+    let mut step = Step::default();
     let mut closing = false;
     // Where an ACK's time inside vakt goes, beside `vakt_commit_seconds`: waiting in the queue
     // for its batch's commit to start (here), and from the end of the commit to the answer
@@ -299,10 +305,18 @@ async fn run(
             .filter(|(_, v)| v.is_none())
             .map(|(j, _)| (j.dedup_key.as_ref(), j.rows.as_mut_slice()))
             .collect();
-        let upkeep = (tokio::time::Instant::now() >= next_upkeep).then(|| Upkeep {
-            seen: noted.take(),
-            check_before: (!closing).then(|| now.saturating_sub(grace_micros)),
-        });
+        if closing {
+            step.start_last(&noted);
+        } else if tokio::time::Instant::now() >= next_upkeep {
+            step.start(&noted);
+        }
+        // A piece at least as large as the batch: a burst's few large commits take the step
+        // in a few pieces, not in one extra statement pair for every 64 sites.
+        let upkeep = step.next(
+            !frames.is_empty(),
+            SEEN_PIECE.max(frames.len()),
+            (!closing).then(|| now.saturating_sub(grace_micros)),
+        );
         let rows: usize = frames.iter().map(|(_, r)| r.len()).sum();
         // Not while a cycle is under way: its rest would go into this commit, before the ACKs.
         let copy_inline = site_copy.inline() && !zones.cycling();
@@ -356,8 +370,10 @@ async fn run(
                     None => Default::default(),
                 };
                 if upkeep.is_some() {
-                    next_upkeep = tokio::time::Instant::now() + cfg.supervision.check_every;
                     report(&supervised);
+                    if step.written() {
+                        next_upkeep = tokio::time::Instant::now() + cfg.supervision.check_every;
+                    }
                 }
                 if !fresh.is_empty() {
                     let took = started.elapsed().as_secs_f64();
@@ -418,9 +434,9 @@ async fn run(
                 for job in batch.drain(..) {
                     let _ = job.reply.send(Err(NotStored));
                 }
-                // The last-seen times go into the next attempt.
+                // The last-seen times go into the next attempt, still before the check.
                 if let Some(u) = upkeep {
-                    noted.restore(u.seen);
+                    step.retry(u);
                 }
                 if closing {
                     break;
