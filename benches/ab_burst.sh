@@ -10,8 +10,8 @@
 # gateway.sh (benches/cpu_split.sh: a thread per CPU, on every CPU, SCHED_BATCH; its
 # VAKT_BENCH_LOAD_* variables choose another, and VAKT_AB_LOAD_CPU=N is kept as the old
 # VAKT_BENCH_LOAD_CPU=N VAKT_BENCH_LOAD_THREADS=1 VAKT_BENCH_LOAD_SCHED=normal: vakt-load pinned
-# to CPU N). Each line also gives vakt's CPU per
-# acknowledged event by thread (the writer, its SQLite connection, the WAL fsync thread, the
+# to CPU N). Each line also gives each CPU's idle share, the machine's context switches per
+# acknowledged event (/proc/stat), vakt's CPU per acknowledged event by thread (the writer, its SQLite connection, the WAL fsync thread, the
 # tokio workers) and, on PostgreSQL, the server's processes, which moves less with the VM than
 # the rate does.
 # e.g. the site-state cost: build the commit before it into another target dir
@@ -25,6 +25,8 @@ load=$PWD/target/release/vakt-load
 if [ -n "${VAKT_AB_LOAD_CPU:-}" ]; then
   export VAKT_BENCH_LOAD_CPU=$VAKT_AB_LOAD_CPU VAKT_BENCH_LOAD_THREADS=1 VAKT_BENCH_LOAD_SCHED=normal
 fi
+# Unset: vakt without `writer_cpu`, as before.
+export VAKT_BENCH_WRITER_CPU=${VAKT_AB_WRITER_CPU:-none}
 source benches/cpu_split.sh
 # CPU ticks (utime + stime) of every PostgreSQL process now: the server's cost per event is
 # the difference over a run (a backend that exits during the run takes its ticks with it).
@@ -52,7 +54,7 @@ run_one() { # BIN LABEL
   {
     printf '[database]\nurl = "%s"\n[http]\nbind = "127.0.0.1:17683"\n' "$url"
     printf '[receiver]\nmax_connections = 20000\n'
-    [ -z "${VAKT_AB_WRITER_CPU:-}" ] || echo "writer_cpu = $VAKT_AB_WRITER_CPU"
+    [ "$writer_cpu" = none ] || echo "writer_cpu = $writer_cpu"
     printf '[[listener]]\nkind = "tcp"\nbind = "127.0.0.1:17503"\n'
     "$load" --print-sites --accounts 1000
   } > "$work/v.toml"
@@ -63,16 +65,19 @@ run_one() { # BIN LABEL
   grep -q ready "$work/out" || { echo "vakt did not start:" >&2; cat "$work/err" >&2; exit 1; }
   local line acked pg_before
   [ -z "$pgdb" ] || pg_before=$(pg_ticks)
-  local cpus_before
+  local cpus_before switches_before
   cpus_before=$(cpu_ticks)
+  switches_before=$(awk '/^ctxt/ {print $2}' /proc/stat)
   line=$(load_cmd burst "$load" --target 127.0.0.1:17503 -c 1000 -a 1000 -w 1 -d 10 --zones "$zones" |
     grep -E 'acks/s|^ack latency' | sed -E 's/ack latency ms: (p50 [0-9.]+) .*(p99 [0-9.]+) .*/\1 \2 ms/' | paste -sd';')
   local idle
   idle=$(paste -d' ' <(echo "$cpus_before" | tr ' ' '\n') <(cpu_ticks | tr ' ' '\n') |
     awk 'NF == 2 {split($1, a, ":"); split($2, b, ":"); printf "%s %.0f%%  ", a[1], 100 * (b[2] - a[2]) / (b[3] - a[3])}')
   acked=$(echo "$line" | sed -E 's/.*acked ([0-9]+).*/\1/')
+  local switches
+  switches=$(awk -v b="$switches_before" -v n="$acked" '/^ctxt/ {printf "%.2f", ($2 - b) / n}' /proc/stat)
   # vakt's CPU per acknowledged event, by thread name (utime + stime from /proc, in ticks).
-  echo "$2: $line; idle: $idle; CPU µs/event: $(for t in /proc/$pid/task/*; do
+  echo "$2: $line; idle: $idle; context switches/event: $switches; CPU µs/event: $(for t in /proc/$pid/task/*; do
       read -r name < "$t/comm"; set -- $(sed 's/.*) //' "$t/stat"); echo "$name $((${12} + ${13}))"
     done | awk -v n="$acked" -v hz="$(getconf CLK_TCK)" '{c[$1] += $2}
       END {for (k in c) if (c[k] > 0) printf "%s %.1f  ", k, c[k] / hz / n * 1e6}')$(
