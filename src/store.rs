@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use metrics::counter;
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -124,6 +125,13 @@ macro_rules! zone_keeps_state {
 const ZONES_INTO: &str =
     "INTO zones (account, zone, partition, state, since, code, frame_ref, seq_in_frame)";
 
+/// The advisory lock PostgreSQL writers take in turns (`PG_BEGIN`, and the one-trip commit).
+macro_rules! writers_lock {
+    () => {
+        "7451001"
+    };
+}
+
 mod pg_batch;
 
 /// PostgreSQL: the start of every writer transaction. Event ids must become visible in id
@@ -131,7 +139,7 @@ mod pg_batch;
 /// another node commits later. Nodes take turns: the lock is held from before the ids are
 /// drawn to the commit. (SQLite has one writer, so its ids commit in order anyway.) Taken in
 /// the BEGIN's own simple query: one round trip for both.
-const PG_BEGIN: &str = "BEGIN; SELECT pg_advisory_xact_lock(7451001)";
+const PG_BEGIN: &str = concat!("BEGIN; SELECT pg_advisory_xact_lock(", writers_lock!(), ")");
 
 /// Rows of one site-state table in the fixed chunk sizes of `state_sql`, each chunk one
 /// statement (the caller's `?` takes its error).
@@ -851,6 +859,47 @@ impl Db {
                 // step's all and its check) go first; when they find a site failed or
                 // restored, the commit is rolled back and goes step by step, with those
                 // events among the batch's.
+                // A batch that only adds events and zones, and joins alarms the cache knows
+                // open, commits in one round trip (`pg_batch::one_trip`); if another node
+                // claimed one of its frames or the alarm epoch moved, it is refused whole and
+                // goes the transaction's way below.
+                if opts.upkeep.is_none() && !frames.is_empty() {
+                    let rows = fresh_rows(frames, &fresh);
+                    let state = crate::site_state::changes(rows.iter().map(|(r, _)| &**r));
+                    let plan = crate::alarm::plan(rows.iter().map(|(r, _)| &**r));
+                    let epoch = match alarms.work(&plan, opts.join_after) {
+                        queue::AlarmWork::Nothing => Some(None),
+                        queue::AlarmWork::JoinsUnder(epoch) => Some(Some(epoch)),
+                        queue::AlarmWork::Statements => None,
+                    };
+                    let state_only_zones =
+                        state.partitions.is_empty() && state.not_ready.is_empty();
+                    if let (Some(epoch), true) = (epoch, state_only_zones) {
+                        let (replacing, keeping) = split_zones(&state.zones);
+                        let outcome = pg_batch::one_trip(
+                            c,
+                            &keys,
+                            &rows,
+                            &keeping,
+                            &replacing,
+                            now_micros,
+                            dedup_cutoff_micros,
+                            epoch,
+                        )
+                        .await?;
+                        match outcome {
+                            pg_batch::OneTrip::Committed => {
+                                counter!("vakt_pg_one_trip_commits_total", "outcome" => "committed")
+                                    .increment(1);
+                                return Ok(Committed { fresh, supervised });
+                            }
+                            pg_batch::OneTrip::Refused => {
+                                counter!("vakt_pg_one_trip_commits_total", "outcome" => "refused")
+                                    .increment(1);
+                            }
+                        }
+                    }
+                }
                 let mut fast = true;
                 let mut tx = c.begin_with(PG_BEGIN).await?;
                 if let Some(u) = opts.upkeep {

@@ -492,6 +492,91 @@ async fn two_nodes_share_state_and_raise_a_failure_once() {
     assert_eq!(open.len(), 1, "{open:?}");
 }
 
+/// PostgreSQL: a batch that only adds events and zones and joins an alarm the writer knows to
+/// be open commits in one statement (src/store/pg_batch.rs). Once an operator has moved the
+/// queue (the alarm epoch), that statement is refused whole and the batch goes the
+/// transaction's way, which sees the alarm resolved and opens a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_batch_commits_in_one_trip_until_an_operator_moves_the_queue() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    // No supervision step while the frames arrive: a commit carrying one takes the
+    // transaction's way whatever its frames.
+    let gw = Gateway::start(
+        &db.scratch.0,
+        &format!(
+            "{}\n[supervision]\ncheck_every_ms = 60000\n",
+            base_config(&db.url)
+        ),
+    );
+    let one_trip = |outcome: &'static str| {
+        let gw = &gw;
+        async move {
+            gw.metric(&format!(
+                "vakt_pg_one_trip_commits_total{{outcome=\"{outcome}\"}}"
+            ))
+            .await
+            .unwrap_or(0.0)
+        }
+    };
+    let open_zones = || async {
+        let site = gw.json(&format!("/api/sites/{PLAIN}")).await;
+        let mut zones: Vec<String> = site["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|z| z["zone"].as_str().unwrap().to_owned())
+            .collect();
+        zones.sort();
+        zones
+    };
+
+    // The first burglary opens an alarm: statements, in a transaction.
+    cid(&gw, PLAIN, "0001", "#1234|1130 01 003").await;
+    assert_eq!(one_trip("committed").await, 0.0);
+    // A second zone joins it: one trip, with its zone.
+    cid(&gw, PLAIN, "0002", "#1234|1130 01 004").await;
+    assert_eq!(one_trip("committed").await, 1.0);
+    assert_eq!(one_trip("refused").await, 0.0);
+    let q = queue(&gw).await;
+    assert_eq!(q.len(), 1, "{q:?}");
+    let first = q[0]["id"].as_i64().unwrap();
+    assert_eq!(open_zones().await, ["3", "4"]);
+    assert_eq!(gw.events(PLAIN).await.len(), 2);
+
+    // An operator takes and resolves it: the writer's cache still says open.
+    let anna = gw.add_operator("anna", "operator");
+    let (st, v) = gw
+        .post_as(&anna, &format!("/api/alarms/{first}/take"), json!({}))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = gw
+        .post_as(
+            &anna,
+            &format!("/api/alarms/{first}/resolve"),
+            json!({"outcome": "false_alarm", "note": "test"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+
+    // The next burglary would join it by the cache: refused, then a new alarm.
+    cid(&gw, PLAIN, "0003", "#1234|1130 01 005").await;
+    assert_eq!(one_trip("refused").await, 1.0);
+    let q = queue(&gw).await;
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_ne!(q[0]["id"].as_i64().unwrap(), first, "{q:?}");
+    assert_eq!(q[0]["zone"], "005");
+    assert_eq!(open_zones().await, ["3", "4", "5"]);
+    assert_eq!(gw.events(PLAIN).await.len(), 3, "stored once");
+
+    // Joining the new alarm goes in one trip again.
+    cid(&gw, PLAIN, "0004", "#1234|1130 01 006").await;
+    assert_eq!(one_trip("committed").await, 2.0);
+    assert_eq!(queue(&gw).await.len(), 1);
+    assert_eq!(gw.events(PLAIN).await.len(), 4);
+}
+
 /// Forty sites alarm at the same moment: the writer opens their alarms together (one INSERT
 /// for the batch); each gets its own alarm, with its own zone and its `opened` step.
 async fn many_sites_open_alarms_at_once(backend: Backend) {

@@ -550,6 +550,19 @@ async fn a_frame_another_node_stored_is_acked_and_stored_once() {
     let state = b.json(&format!("/api/sites/{PLAIN}")).await;
     let open = state["zones"].as_array().map_or(0, Vec::len);
     assert_eq!(open, 13, "{state}");
+
+    // Now B knows the site's open alarm, so a frame joining it goes in one statement
+    // (pg_batch::one_trip) that assumes the frame new: A stored it first, so that statement
+    // is refused whole and the frame is answered as the duplicate it is.
+    let refused = r#"vakt_pg_one_trip_commits_total{outcome="refused"}"#;
+    let before = b.metric(refused).await.unwrap_or(0.0);
+    let again = burglary("0300", 60);
+    assert!(ask_once(a.tcp, &again).await.is_some());
+    let answer = ask_once(b.tcp, &again).await.expect("answered");
+    assert!(answer.windows(5).any(|w| w == b"\"ACK\""), "{answer:?}");
+    assert_eq!(b.metric(refused).await.unwrap_or(0.0), before + 1.0);
+    assert_eq!(b.events(PLAIN).await.len(), 1 + 4 + 8 + 1);
+    assert_eq!(b.metric("vakt_duplicates_total").await, Some(6.0));
 }
 
 async fn udp(backend: Backend) {

@@ -107,6 +107,91 @@ fn together_sql() -> &'static str {
     })
 }
 
+/// The one-trip commit (see [`one_trip`]): what [`together_sql`] does, each source gated on the
+/// writers' lock, then the guard. Parameters as in [`together_sql`], then the alarm epoch the
+/// batch's alarm work assumed (NULL: it has none).
+///
+/// The lock is a `MATERIALIZED` CTE that every other clause's rows wait for (`WHERE EXISTS`, an
+/// uncorrelated one-time filter evaluated before the clause's first row), so it is taken before
+/// any identity is claimed, event id drawn or zone row locked, as `BEGIN; SELECT
+/// pg_advisory_xact_lock(…)` takes it in the transaction path: another writer holding it and
+/// waiting on a row this statement holds cannot happen.
+fn one_trip_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let events = 4;
+        let keeping = events + EVENT_COLUMN_COUNT;
+        let replacing = keeping + ZONE_TYPES.len();
+        let epoch = replacing + ZONE_TYPES.len();
+        let gate = " WHERE EXISTS (SELECT FROM writers_lock)";
+        let claim = CLAIM_SQL.replace(" AS k ON CONFLICT", &format!(" AS k{gate} ON CONFLICT"));
+        let events_sql =
+            events_insert(events).replace(" ORDER BY ord", &format!("{gate} ORDER BY ord"));
+        let zones = |first, keeping| {
+            zones_upsert(first, keeping).replace(
+                &format!("{} ON CONFLICT", unnest(&ZONE_TYPES, first)),
+                &format!("{}{gate} ON CONFLICT", unnest(&ZONE_TYPES, first)),
+            )
+        };
+        let sql = format!(
+            "WITH writers_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock({})), \
+             claimed AS ({claim}), ev AS ({events_sql}), zk AS ({}), zr AS ({}) \
+             SELECT vakt_one_trip_guard((SELECT count(*) FROM claimed) = cardinality($1::bytea[]), \
+             ${epoch}::bigint IS NULL OR (SELECT n FROM alarm_epoch WHERE id = 1) = ${epoch})",
+            writers_lock!(),
+            zones(keeping, true),
+            zones(replacing, false)
+        );
+        // Every source gated: the replacements above must all have matched.
+        debug_assert_eq!(sql.matches(gate).count(), 4, "{sql}");
+        sql
+    })
+}
+
+/// The guard's SQLSTATE (migrations/postgres/0008_one_trip_guard.sql).
+const GUARD_REFUSED: &str = "VK001";
+
+/// What [`one_trip`] did.
+pub(super) enum OneTrip {
+    /// Committed: every frame new, the alarm cache current.
+    Committed,
+    /// Rolled back whole: a frame was claimed by another node, or the alarm epoch moved.
+    Refused,
+}
+
+/// Claims `keys`, inserts `rows` and both kinds of zone rows, and commits, in one statement
+/// outside any explicit transaction (its implicit transaction ends with it): one round trip
+/// where the transaction path takes three (`BEGIN` with the lock, [`together`], `COMMIT`). For
+/// a batch that changes nothing else: no supervision step, no partition or not-ready row, no
+/// alarm to open, raise or mark, given the alarm cache as of `epoch` (`None`: the batch has no
+/// alarm work). The statement assumes every frame new and `epoch` current; if either is wrong
+/// its guard raises and nothing of it stands.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn one_trip(
+    c: &mut PgConnection,
+    keys: &[&[u8]],
+    rows: &[(&mut EventRow, Option<&Key>)],
+    keeping: &[&ZoneRow],
+    replacing: &[&ZoneRow],
+    now_micros: i64,
+    cutoff_micros: i64,
+    epoch: Option<i64>,
+) -> Result<OneTrip, sqlx::Error> {
+    let q = sqlx::query(one_trip_sql())
+        .bind(keys)
+        .bind(now_micros)
+        .bind(cutoff_micros);
+    let q = bind_zones(bind_zones(bind_events(q, rows), keeping), replacing).bind(epoch);
+    match q.execute(c).await {
+        Ok(_) => Ok(OneTrip::Committed),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(GUARD_REFUSED) => {
+            tracing::debug!(reason = %e.message(), "one-trip commit refused: committing step by step");
+            Ok(OneTrip::Refused)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Binds the events' columns, one array each, in [`EVENT_COLUMNS`] order.
 pub(super) fn bind_events<'q>(
     q: PgQuery<'q>,

@@ -28,6 +28,46 @@ impl AlarmCache {
     }
 }
 
+/// What a batch's alarm plan asks of the database, given the writer's cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AlarmWork {
+    /// Nothing: the batch has no alarm-class event, cancel or restore.
+    Nothing,
+    /// Nothing while `alarm_epoch` still holds this: every site the plan names is cached and
+    /// joins its open alarm without raising it, with no cancel or restore to mark.
+    JoinsUnder(i64),
+    /// Statements (`alarms_postgres` / `alarms_sqlite`).
+    Statements,
+}
+
+impl AlarmCache {
+    /// What `plan` needs: what `alarms_postgres` would do with it, reading nothing.
+    pub(super) fn work(&self, plan: &Plan, join_after: i64) -> AlarmWork {
+        if plan.is_empty() {
+            return AlarmWork::Nothing;
+        }
+        let Some(epoch) = self.epoch else {
+            return AlarmWork::Statements;
+        };
+        let joins_only = self.open.len() <= CACHE_LIMIT
+            && plan.sites.iter().all(|(account, site)| {
+                let Some(found) = self.open.get(account) else {
+                    return false;
+                };
+                let steps = alarm::steps(site, *found, join_after);
+                site.restore.is_none()
+                    && steps.open.is_none()
+                    && steps.raise.is_none()
+                    && steps.cancel.is_none()
+            });
+        if joins_only {
+            AlarmWork::JoinsUnder(epoch)
+        } else {
+            AlarmWork::Statements
+        }
+    }
+}
+
 /// Most sites remembered; past it the cache starts over (a bound on memory, not a cost).
 const CACHE_LIMIT: usize = 1_000_000;
 
