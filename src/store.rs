@@ -186,6 +186,22 @@ fn fresh_rows<'a, 'k>(
         .collect()
 }
 
+/// The rows of the frames marked `fresh` (as [`fresh_rows`]), with the site state and the alarm
+/// work they make.
+fn fresh_work<'a, 'k>(
+    frames: &'a mut [(Option<&'k Key>, &mut [EventRow])],
+    fresh: &[bool],
+) -> (
+    Vec<(&'a mut EventRow, Option<&'k Key>)>,
+    crate::site_state::Changes,
+    crate::alarm::Plan,
+) {
+    let rows = fresh_rows(frames, fresh);
+    let state = crate::site_state::changes(rows.iter().map(|(r, _)| &**r));
+    let plan = crate::alarm::plan(rows.iter().map(|(r, _)| &**r));
+    (rows, state, plan)
+}
+
 /// The site-state tables the writer upserts into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StateTable {
@@ -853,20 +869,12 @@ impl Db {
                     .iter()
                     .filter_map(|(k, _)| k.map(|k| k.as_slice()))
                     .collect();
-                // The common case in one round trip besides BEGIN and COMMIT
-                // (src/store/pg_batch.rs): every frame assumed new, rolled back if another
-                // node had stored one. Last-seen times (a piece of them, or the supervision
-                // step's all and its check) go first; when they find a site failed or
-                // restored, the commit is rolled back and goes step by step, with those
-                // events among the batch's.
                 // A batch that only adds events and zones, and joins alarms the cache knows
                 // open, commits in one round trip (`pg_batch::one_trip`); if another node
                 // claimed one of its frames or the alarm epoch moved, it is refused whole and
                 // goes the transaction's way below.
                 if opts.upkeep.is_none() && !frames.is_empty() {
-                    let rows = fresh_rows(frames, &fresh);
-                    let state = crate::site_state::changes(rows.iter().map(|(r, _)| &**r));
-                    let plan = crate::alarm::plan(rows.iter().map(|(r, _)| &**r));
+                    let (rows, state, plan) = fresh_work(frames, &fresh);
                     let epoch = match alarms.work(&plan, opts.join_after) {
                         queue::AlarmWork::Nothing => Some(None),
                         queue::AlarmWork::JoinsUnder(epoch) => Some(Some(epoch)),
@@ -887,19 +895,21 @@ impl Db {
                             epoch,
                         )
                         .await?;
-                        match outcome {
-                            pg_batch::OneTrip::Committed => {
-                                counter!("vakt_pg_one_trip_commits_total", "outcome" => "committed")
-                                    .increment(1);
-                                return Ok(Committed { fresh, supervised });
-                            }
-                            pg_batch::OneTrip::Refused => {
-                                counter!("vakt_pg_one_trip_commits_total", "outcome" => "refused")
-                                    .increment(1);
-                            }
+                        let committed = matches!(outcome, pg_batch::OneTrip::Committed);
+                        counter!("vakt_pg_one_trip_commits_total",
+                            "outcome" => if committed { "committed" } else { "refused" })
+                        .increment(1);
+                        if committed {
+                            return Ok(Committed { fresh, supervised });
                         }
                     }
                 }
+                // Otherwise the common case in one round trip besides BEGIN and COMMIT
+                // (src/store/pg_batch.rs): every frame assumed new, rolled back if another
+                // node had stored one. Last-seen times (a piece of them, or the supervision
+                // step's all and its check) go first; when they find a site failed or
+                // restored, the commit is rolled back and goes step by step, with those
+                // events among the batch's.
                 let mut fast = true;
                 let mut tx = c.begin_with(PG_BEGIN).await?;
                 if let Some(u) = opts.upkeep {
@@ -914,9 +924,7 @@ impl Db {
                     return Ok(Committed { fresh, supervised });
                 }
                 if fast {
-                    let rows = fresh_rows(frames, &fresh);
-                    let state = crate::site_state::changes(rows.iter().map(|(r, _)| &**r));
-                    let plan = crate::alarm::plan(rows.iter().map(|(r, _)| &**r));
+                    let (rows, state, plan) = fresh_work(frames, &fresh);
                     let (replacing, keeping) = split_zones(&state.zones);
                     let done = pg_batch::together(
                         &mut tx,
