@@ -53,6 +53,23 @@ async fn smoke(backend: Backend) {
         load(&gw, udp, &["--mode", "udp", "-c", "10", "-w", "2"]),
         load(&gw, tcp, &["-c", "10", "--key-hex", KEY, "--rate", "500"]),
     ];
+    // Open loop only: the ACKs' latencies from each frame's write, which can only be shorter
+    // than those counted from when it was due (or written, if earlier), and how late the writes
+    // were.
+    assert!(runs[0]["written"].is_null(), "{}", runs[0]);
+    let (paced, written) = (&runs[3]["latency_ms"], &runs[3]["written"]);
+    for p in ["p50", "p99", "p99_9"] {
+        let (from_write, from_due) = (
+            written["latency_from_write_ms"][p].as_f64().unwrap(),
+            paced[p].as_f64().unwrap(),
+        );
+        assert!(
+            from_write > 0.0 && from_write <= from_due,
+            "{p}: {}",
+            runs[3]
+        );
+    }
+    assert!(written["late_ms"]["max"].as_f64().unwrap() >= 0.0);
     let events: u64 = runs
         .iter()
         .map(|r| r["acks"].as_u64().unwrap() - r["null_acks"].as_u64().unwrap())

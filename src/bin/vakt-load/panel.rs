@@ -87,6 +87,13 @@ pub(crate) enum Verdict {
     Wrong,
 }
 
+impl Verdict {
+    /// The frame's ACK, conformant or not.
+    pub(crate) fn is_ack(self) -> bool {
+        matches!(self, Self::Ack | Self::LooseAck)
+    }
+}
+
 /// A simulated panel.
 #[derive(Debug)]
 pub(crate) struct Panel {

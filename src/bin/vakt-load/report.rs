@@ -56,6 +56,18 @@ impl Report {
                 "p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "p99_9": q(0.999),
                 "max": ms(h.max()), "mean": h.mean() / 1000.0,
             },
+            "written": s.write_histograms().map(|(from_write, late)| json!({
+                "latency_from_write_ms": {
+                    "p50": ms(from_write.value_at_quantile(0.5)),
+                    "p99": ms(from_write.value_at_quantile(0.99)),
+                    "p99_9": ms(from_write.value_at_quantile(0.999)),
+                },
+                "late_ms": {
+                    "p50": ms(late.value_at_quantile(0.5)),
+                    "p99": ms(late.value_at_quantile(0.99)),
+                    "max": ms(late.max()),
+                },
+            })),
             "load_cpu_secs": usage.load_cpu,
             "receiver_cpu_secs": usage.target_cpu,
             "receiver_rss_mib": usage.target_rss_kib.map(|k| k as f64 / 1024.0),
@@ -84,11 +96,25 @@ impl Report {
             Some(0) | None => String::new(),
             Some(n) => format!(" ({n} of them not valid DC-09)"),
         };
+        // Open loop: how much of the latency is this generator's own lateness in writing.
+        let written = match &v["written"] {
+            Value::Null => String::new(),
+            w => format!(
+                "written after due ms: p50 {:.2}  p99 {:.2}  max {:.2}; ack latency from the write ms: p50 {:.2}  p99 {:.2}  p99.9 {:.2}\n",
+                f(&w["late_ms"]["p50"]),
+                f(&w["late_ms"]["p99"]),
+                f(&w["late_ms"]["max"]),
+                f(&w["latency_from_write_ms"]["p50"]),
+                f(&w["latency_from_write_ms"]["p99"]),
+                f(&w["latency_from_write_ms"]["p99_9"]),
+            ),
+        };
         format!(
             "{label} {mode}: {c} connections, {a} accounts, window {w}, {rate}, mix {mix}{enc}\n\
              sent {sent}, acked {acks} in {secs:.2} s = {aps:.0} acks/s{loose}\n\
              not acked: nak {naks}, duh {duhs}, wrong {wrong}, timeout {to} (null {nto}), connect errors {ce}, io errors {ioe}\n\
              ack latency ms: p50 {p50:.2}  p90 {p90:.2}  p99 {p99:.2}  p99.9 {p999:.2}  max {max:.2}\n\
+             {written}\
              cpu: load generator {lcpu:.2} s, receiver {rcpu}; receiver rss {rss}, peak {peak}\n",
             label = v["label"].as_str().unwrap_or(""),
             mode = v["mode"].as_str().unwrap_or(""),

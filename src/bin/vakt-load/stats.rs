@@ -14,6 +14,13 @@ use crate::panel::{FrameKind, Verdict};
 pub(crate) struct Stats {
     /// ACK latencies in microseconds.
     pub(crate) latency_us: Vec<u32>,
+    /// Open loop, long-lived TCP: the same ACKs' latencies counted from when the frame was
+    /// written instead of when it was due, and how long after its due time each frame was
+    /// written. Not the figure the run reports (that one charges the receiver for any wait it
+    /// causes): a diagnosis of how much of it is this generator's own lateness (its timer
+    /// wakes on 1 ms ticks, and it shares a CPU with whatever else runs; see `tcp::TICK`).
+    pub(crate) since_write_us: Vec<u32>,
+    pub(crate) late_us: Vec<u32>,
     pub(crate) sent: u64,
     pub(crate) acks: u64,
     pub(crate) acks_null: u64,
@@ -40,15 +47,18 @@ impl Stats {
                 if kind == FrameKind::Null {
                     self.acks_null += 1;
                 }
-                let us = u32::try_from(latency.as_micros())
-                    .unwrap_or(u32::MAX)
-                    .max(1);
-                self.latency_us.push(us);
+                self.latency_us.push(micros(latency));
             }
             Verdict::Nak => self.naks += 1,
             Verdict::Duh => self.duhs += 1,
             Verdict::Wrong => self.wrong += 1,
         }
+    }
+
+    /// Open loop: records an ACK's latency from the frame's write, and how late the write was.
+    pub(crate) fn written(&mut self, since_write: Duration, late: Duration) {
+        self.since_write_us.push(micros(since_write));
+        self.late_us.push(micros(late));
     }
 
     /// Records a frame that got no answer in time.
@@ -62,6 +72,8 @@ impl Stats {
     /// Adds another task's observations.
     pub(crate) fn merge(&mut self, o: &Self) {
         self.latency_us.extend_from_slice(&o.latency_us);
+        self.since_write_us.extend_from_slice(&o.since_write_us);
+        self.late_us.extend_from_slice(&o.late_us);
         self.sent += o.sent;
         self.acks += o.acks;
         self.acks_null += o.acks_null;
@@ -77,15 +89,31 @@ impl Stats {
 
     /// The latency samples as a histogram (1 µs to 1 hour, 3 significant digits).
     pub(crate) fn histogram(&self) -> Histogram<u64> {
-        let mut h = Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("histogram bounds");
-        for &us in &self.latency_us {
-            h.saturating_record(u64::from(us));
-        }
-        h
+        histogram(&self.latency_us)
+    }
+
+    /// Open loop: latencies from the write, and write lateness (see [`Stats::since_write_us`]);
+    /// `None` when nothing was recorded (closed loop, other modes).
+    pub(crate) fn write_histograms(&self) -> Option<(Histogram<u64>, Histogram<u64>)> {
+        (!self.late_us.is_empty())
+            .then(|| (histogram(&self.since_write_us), histogram(&self.late_us)))
     }
 
     /// Frames sent that got anything but their ACK (or nothing).
     pub(crate) fn failures(&self) -> u64 {
         self.naks + self.duhs + self.wrong + self.timeouts + self.connect_errors + self.io_errors
     }
+}
+
+/// Microseconds, at least 1 (the histogram's lowest value).
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX).max(1)
+}
+
+fn histogram(samples_us: &[u32]) -> Histogram<u64> {
+    let mut h = Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("histogram bounds");
+    for &us in samples_us {
+        h.saturating_record(u64::from(us));
+    }
+    h
 }

@@ -55,11 +55,11 @@ pub(crate) async fn panel(
         while sending && inflight.len() < pace.window {
             let t0 = match pace.interval {
                 None => now,
-                Some(_) if next_send > now => break,
+                Some(_) if !Pace::due_now(next_send, now) => break,
                 Some(i) => {
                     let due = next_send;
                     next_send += i;
-                    due
+                    Pace::clock_start(due, now)
                 }
             };
             wbuf.clear();
@@ -73,7 +73,9 @@ pub(crate) async fn panel(
         }
         let give_up = inflight.iter().map(|(_, t0)| *t0 + pace.timeout).min();
         let next = match pace.interval {
-            Some(_) if sending && inflight.len() < pace.window => Some(next_send.min(pace.stop)),
+            Some(_) if sending && inflight.len() < pace.window => {
+                Some(Pace::wake_for(next_send).min(pace.stop))
+            }
             _ if sending && inflight.is_empty() => Some(pace.stop),
             _ => None,
         };
