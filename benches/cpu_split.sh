@@ -15,7 +15,7 @@
 #   PostgreSQL p99 at 10,000/s was 13-19 ms with the bursts' split against 9.5-11.5 pinned.
 # - pysiaalarm (one thread) pinned to the last CPU.
 # - PostgreSQL's processes are not pinned (pinned to the writer's CPU its p99 at 10,000/s was
-#   14-16 ms against 11-15 unpinned, and beside vakt's connection threads 71 ms: README, 16:00).
+#   14-16 ms against 11-15 unpinned, and beside vakt's connection threads 71 ms: README, 15:50).
 #
 # Bursts: VAKT_BENCH_LOAD_CPU=LIST|all (a taskset list; default all), VAKT_BENCH_LOAD_THREADS
 # (default: one per CPU, or 1 with a list), VAKT_BENCH_LOAD_SCHED=batch|normal (default batch);
