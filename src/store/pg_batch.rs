@@ -142,8 +142,9 @@ fn one_trip_sql() -> &'static str {
             zones(keeping, true),
             zones(replacing, false)
         );
-        // Every source gated: the replacements above must all have matched.
-        debug_assert_eq!(sql.matches(gate).count(), 4, "{sql}");
+        // Every source gated (the replacements above all matched), checked once per process:
+        // a statement without the lock would commit out of the nodes' order.
+        assert_eq!(sql.matches(gate).count(), 4, "every source gated: {sql}");
         sql
     })
 }
@@ -288,4 +289,25 @@ pub(super) async fn together(
         // RETURNING gives one row per key claimed.
         all_claimed: claimed.len() == keys.len(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-trip statement takes the lock before every clause's rows, and its guard reads
+    /// the last parameter as the epoch (the statement is built once; a wrong number would bind
+    /// the epoch to a zone array and every commit would be refused or fail).
+    #[test]
+    fn the_one_trip_statement_is_gated_and_numbered() {
+        let sql = one_trip_sql();
+        assert!(sql.starts_with(&format!(
+            "WITH writers_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock({}))",
+            writers_lock!()
+        )));
+        let last = 3 + EVENT_COLUMN_COUNT + 2 * ZONE_TYPES.len() + 1;
+        assert!(sql.contains(&format!("${last}::bigint IS NULL")), "{sql}");
+        assert!(!sql.contains(&format!("${}", last + 1)), "{sql}");
+        assert!(sql.contains("SELECT vakt_one_trip_guard("), "{sql}");
+    }
 }
