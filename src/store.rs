@@ -883,18 +883,14 @@ impl Db {
                     let state_only_zones =
                         state.partitions.is_empty() && state.not_ready.is_empty();
                     if let (Some(epoch), true) = (epoch, state_only_zones) {
-                        let (replacing, keeping) = split_zones(&state.zones);
-                        let outcome = pg_batch::one_trip(
-                            c,
+                        let batch = pg_batch::Batch::new(
                             &keys,
                             &rows,
-                            &keeping,
-                            &replacing,
+                            &state.zones,
                             now_micros,
                             dedup_cutoff_micros,
-                            epoch,
-                        )
-                        .await?;
+                        );
+                        let outcome = pg_batch::one_trip(c, &batch, epoch).await?;
                         let committed = matches!(outcome, pg_batch::OneTrip::Committed);
                         counter!("vakt_pg_one_trip_commits_total",
                             "outcome" => if committed { "committed" } else { "refused" })
@@ -925,17 +921,14 @@ impl Db {
                 }
                 if fast {
                     let (rows, state, plan) = fresh_work(frames, &fresh);
-                    let (replacing, keeping) = split_zones(&state.zones);
-                    let done = pg_batch::together(
-                        &mut tx,
+                    let batch = pg_batch::Batch::new(
                         &keys,
                         &rows,
-                        &keeping,
-                        &replacing,
+                        &state.zones,
                         now_micros,
                         dedup_cutoff_micros,
-                    )
-                    .await?;
+                    );
+                    let done = pg_batch::together(&mut tx, &batch).await?;
                     if done.all_claimed {
                         upsert_partitions_not_ready!(tx, Backend::Postgres, state);
                         queue::alarms_postgres(

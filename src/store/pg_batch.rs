@@ -160,36 +160,68 @@ pub(super) enum OneTrip {
     Refused,
 }
 
-/// Claims `keys`, inserts `rows` and both kinds of zone rows, and commits, in one statement
-/// outside any explicit transaction (its implicit transaction ends with it): one round trip
-/// where the transaction path takes three (`BEGIN` with the lock, [`together`], `COMMIT`). For
-/// a batch that changes nothing else: no supervision step, no partition or not-ready row, no
-/// alarm to open, raise or mark, given the alarm cache as of `epoch` (`None`: the batch has no
-/// alarm work). The statement assumes every frame new and `epoch` current; if either is wrong
-/// its guard raises and nothing of it stands.
-#[allow(clippy::too_many_arguments)]
+/// Commits `batch` in one statement outside any explicit transaction (its implicit transaction
+/// ends with it): one round trip where the transaction path takes three (`BEGIN` with the lock,
+/// [`together`], `COMMIT`). For a batch that changes nothing else: no supervision step, no
+/// partition or not-ready row, no alarm to open, raise or mark, given the alarm cache as of
+/// `epoch` (`None`: the batch has no alarm work). The statement assumes every frame new and
+/// `epoch` current; if either is wrong its guard raises and nothing of it stands.
 pub(super) async fn one_trip(
     c: &mut PgConnection,
-    keys: &[&[u8]],
-    rows: &[(&mut EventRow, Option<&Key>)],
-    keeping: &[&ZoneRow],
-    replacing: &[&ZoneRow],
-    now_micros: i64,
-    cutoff_micros: i64,
+    batch: &Batch<'_>,
     epoch: Option<i64>,
 ) -> Result<OneTrip, sqlx::Error> {
-    let q = sqlx::query(one_trip_sql())
-        .bind(keys)
-        .bind(now_micros)
-        .bind(cutoff_micros);
-    let q = bind_zones(bind_zones(bind_events(q, rows), keeping), replacing).bind(epoch);
-    match q.execute(c).await {
+    match batch.bind(one_trip_sql()).bind(epoch).execute(c).await {
         Ok(_) => Ok(OneTrip::Committed),
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(GUARD_REFUSED) => {
             tracing::debug!(reason = %e.message(), "one-trip commit refused: committing step by step");
             Ok(OneTrip::Refused)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// A batch as [`together`] and [`one_trip`] write it: each frame's identity (once), the rows,
+/// and its zone rows split into those that keep a stored row in their state and those that
+/// replace it.
+pub(super) struct Batch<'q> {
+    keys: &'q [&'q [u8]],
+    rows: &'q [(&'q mut EventRow, Option<&'q Key>)],
+    keeping: Vec<&'q ZoneRow>,
+    replacing: Vec<&'q ZoneRow>,
+    now_micros: i64,
+    cutoff_micros: i64,
+}
+
+impl<'q> Batch<'q> {
+    pub(super) fn new(
+        keys: &'q [&'q [u8]],
+        rows: &'q [(&'q mut EventRow, Option<&'q Key>)],
+        zones: &'q [ZoneRow],
+        now_micros: i64,
+        cutoff_micros: i64,
+    ) -> Self {
+        let (replacing, keeping) = super::split_zones(zones);
+        Self {
+            keys,
+            rows,
+            keeping,
+            replacing,
+            now_micros,
+            cutoff_micros,
+        }
+    }
+
+    /// `sql` with the claim's parameters, then the events' and both zone kinds' arrays.
+    fn bind(&self, sql: &'q str) -> PgQuery<'q> {
+        let q = sqlx::query(sql)
+            .bind(self.keys)
+            .bind(self.now_micros)
+            .bind(self.cutoff_micros);
+        bind_zones(
+            bind_zones(bind_events(q, self.rows), &self.keeping),
+            &self.replacing,
+        )
     }
 }
 
@@ -263,31 +295,19 @@ pub(super) struct Together {
     pub all_claimed: bool,
 }
 
-/// Claims `keys` (each frame's identity, once) and inserts `rows` and both kinds of zone rows
-/// as if every frame were new, in one round trip (see the module's note).
-#[allow(clippy::too_many_arguments)]
+/// Claims the batch's identities and inserts its rows and both kinds of zone rows as if every
+/// frame were new, in one round trip (see the module's note).
 pub(super) async fn together(
     c: &mut PgConnection,
-    keys: &[&[u8]],
-    rows: &[(&mut EventRow, Option<&Key>)],
-    keeping: &[&ZoneRow],
-    replacing: &[&ZoneRow],
-    now_micros: i64,
-    cutoff_micros: i64,
+    batch: &Batch<'_>,
 ) -> Result<Together, sqlx::Error> {
-    let q = sqlx::query(together_sql())
-        .bind(keys)
-        .bind(now_micros)
-        .bind(cutoff_micros);
-    let row = bind_zones(bind_zones(bind_events(q, rows), keeping), replacing)
-        .fetch_one(c)
-        .await?;
+    let row = batch.bind(together_sql()).fetch_one(c).await?;
     let (epoch, claimed): (i64, Vec<Vec<u8>>) = (row.try_get(0)?, row.try_get(1)?);
     Ok(Together {
         epoch,
         // Keys are distinct (one per frame, and the window lets no frame in twice), and
         // RETURNING gives one row per key claimed.
-        all_claimed: claimed.len() == keys.len(),
+        all_claimed: claimed.len() == batch.keys.len(),
     })
 }
 
