@@ -86,15 +86,8 @@ pub async fn serve(config: Config) -> Result<()> {
         db.clone(),
         Duration::from_secs(r.site_cache_secs),
     ));
-    let preload = sites.clone();
-    tokio::spawn(async move {
-        match preload.preload().await {
-            Ok(n) => info!(sites = n, "site cache loaded"),
-            Err(e) => {
-                tracing::warn!(error = %e, "loading the site cache failed; sites load on demand")
-            }
-        }
-    });
+    let current = sites.clone();
+    tokio::spawn(async move { current.keep_current().await });
     let pipeline = Arc::new(Pipeline::new(sites, writer, r));
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();

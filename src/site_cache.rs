@@ -1,27 +1,49 @@
-//! Sites by account, read from the database and kept for a short time, so a frame costs no
-//! query in the common case while changes made elsewhere (`vakt site`, another node) still
-//! arrive within `site_cache_secs`.
+//! Sites by account, read from the database and kept, so a frame costs no query in the common
+//! case while changes made elsewhere (`vakt site`, the HTTP API, another node) still arrive
+//! within `site_cache_secs`.
 //!
-//! An entry past half its time is read again by a background task while it is still used
-//! (refresh-ahead), so an active site never makes a frame wait for the database, and no entry
-//! older than `site_cache_secs` is ever used.
+//! Whether anything changed is one read: `site_epoch` counts every change to `sites`
+//! (triggers, migrations/*/0009_site_epoch.sql). [`SiteCache::keep_current`] reads it every
+//! half `site_cache_secs`. While it holds, every entry is confirmed current as of that read;
+//! when it moved, every site is read again, a page at a time, and the pages replace the cache
+//! at once. An entry is used while it was read, or last confirmed, less than `site_cache_secs`
+//! ago. So when the epoch cannot be read, entries run out that long after their last
+//! confirmation and are read again on use, as a frame from a site not in the cache is.
+//!
+//! Until 2026-12-06 each entry was read again on its first use past half its time instead. The
+//! sites were loaded together at start-up, so they went stale together: every 5 s, the
+//! connection thread ran 1,000 reads in about 0.2 s for 1,000 sites, beside the frames. And a
+//! site heard from once a minute (a heartbeat) was read on its frame's path every time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use metrics::counter;
 use tracing::warn;
 
 use crate::site::Site;
 use crate::store::Db;
 
-/// A site, or the knowledge that there is none, as of `at`.
+/// A site, or the knowledge that there is none, as read at `at`.
 #[derive(Debug, Clone)]
 struct Entry {
     site: Option<Arc<Site>>,
     at: Instant,
-    refreshing: bool,
+}
+
+#[derive(Debug, Default)]
+struct Cached {
+    map: HashMap<String, Entry>,
+    /// The epoch the map was read under, once [`SiteCache::keep_current`] has read it.
+    epoch: Option<i64>,
+    /// When that epoch was last found unchanged (when that read began); `None` from the moment
+    /// it is found moved until the map is read again.
+    confirmed: Option<Instant>,
+    /// Bumped whenever the map is replaced, so a read begun before cannot put a site read
+    /// under the old epoch into the new map.
+    generation: u64,
 }
 
 /// The cache.
@@ -29,12 +51,15 @@ struct Entry {
 pub struct SiteCache {
     db: Db,
     ttl: Duration,
-    map: RwLock<HashMap<String, Entry>>,
+    cached: RwLock<Cached>,
 }
 
 /// Entries beyond this are dropped wholesale (they are re-read on demand), which bounds the
 /// memory a scan of random accounts can take.
 const MAX_ENTRIES: usize = 2_000_000;
+
+/// Sites read per query when the whole cache is read again.
+const PAGE: i64 = 10_000;
 
 impl SiteCache {
     /// An empty cache over `db`.
@@ -42,106 +67,126 @@ impl SiteCache {
         Self {
             db,
             ttl,
-            map: RwLock::new(HashMap::new()),
+            cached: RwLock::new(Cached::default()),
         }
     }
 
     /// The site with this (upper-case) account, `None` if there is none. Errors only when the
-    /// database cannot be read and nothing is cached.
-    pub async fn get(self: &Arc<Self>, account: &str) -> Result<Option<Arc<Site>>> {
-        let cached = {
-            let map = self.map.read().expect("site cache lock");
-            map.get(account).and_then(|e| {
-                let age = e.at.elapsed();
-                (age < self.ttl).then(|| (e.site.clone(), age >= self.ttl / 2 && !e.refreshing))
-            })
-        };
-        match cached {
-            Some((site, false)) => Ok(site),
-            Some((site, true)) => {
-                // Mark it, so one task refreshes it however many frames arrive meanwhile.
-                if let Some(e) = self.map.write().expect("site cache lock").get_mut(account) {
-                    e.refreshing = true;
+    /// database cannot be read and nothing current is cached.
+    pub async fn get(&self, account: &str) -> Result<Option<Arc<Site>>> {
+        {
+            let c = self.cached.read().expect("site cache lock");
+            if let Some(e) = c.map.get(account) {
+                let current_as_of = c.confirmed.map_or(e.at, |t| t.max(e.at));
+                if current_as_of.elapsed() < self.ttl {
+                    return Ok(e.site.clone());
                 }
-                let (cache, account) = (self.clone(), account.to_owned());
-                tokio::spawn(async move {
-                    if let Err(e) = cache.load(&account).await {
-                        warn!(account, error = %e, "site refresh failed; will read it again on use");
-                        if let Some(e) = cache
-                            .map
-                            .write()
-                            .expect("site cache lock")
-                            .get_mut(&account)
-                        {
-                            e.refreshing = false;
-                        }
-                    }
-                });
-                Ok(site)
             }
-            None => self.load(account).await,
+        }
+        self.load(account).await
+    }
+
+    /// Keeps the cache current, for as long as the process runs: reads every site at once,
+    /// then the epoch every half `site_cache_secs`, and every site again when it moved.
+    pub async fn keep_current(&self) {
+        let every = (self.ttl / 2).max(Duration::from_millis(100));
+        // Said once per outage, not every half `site_cache_secs`.
+        let mut failing = false;
+        loop {
+            match self.check().await {
+                Ok(read) => {
+                    if let Some(n) = read {
+                        tracing::info!(sites = n, "site cache read");
+                    }
+                    failing = false;
+                }
+                Err(e) => {
+                    if !failing {
+                        warn!(error = %e, "reading the sites failed; cached sites run out and are read on use");
+                    }
+                    failing = true;
+                }
+            }
+            tokio::time::sleep(every).await;
         }
     }
 
-    /// Reads every site into the cache, a page at a time, so that not even an account's first
-    /// frame waits for the database. Runs in the background at start-up; frames arriving
-    /// meanwhile load their site on demand.
-    pub async fn preload(&self) -> Result<usize> {
+    /// One look at the epoch: confirms the cache, or reads every site again. Returns how many
+    /// sites were read, if they were.
+    async fn check(&self) -> Result<Option<usize>> {
+        let started = Instant::now();
+        let epoch = self.db.site_epoch().await?;
+        {
+            let mut c = self.cached.write().expect("site cache lock");
+            if c.epoch == Some(epoch) {
+                c.confirmed = Some(started);
+                return Ok(None);
+            }
+            c.confirmed = None;
+        }
+        let map = self.read_all(started).await?;
+        let n = map.len();
+        let mut c = self.cached.write().expect("site cache lock");
+        *c = Cached {
+            map,
+            epoch: Some(epoch),
+            confirmed: Some(started),
+            generation: c.generation + 1,
+        };
+        counter!("vakt_site_reads_total", "how" => "all").increment(1);
+        Ok(Some(n))
+    }
+
+    /// Every site, a page at a time, as of `at` or later.
+    async fn read_all(&self, at: Instant) -> Result<HashMap<String, Entry>> {
+        let mut map = HashMap::new();
         let mut after: Option<String> = None;
-        let mut n = 0;
-        loop {
-            let page = self.db.sites(after.as_deref(), 10_000).await?;
+        while map.len() < MAX_ENTRIES {
+            let page = self.db.sites(after.as_deref(), PAGE).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.account.clone());
-            let now = Instant::now();
-            let mut map = self.map.write().expect("site cache lock");
             for spec in page {
-                if map.len() >= MAX_ENTRIES {
-                    return Ok(n);
-                }
                 let account = spec.normalized_account();
-                if let Ok(site) = Site::new(spec) {
-                    map.insert(
-                        account,
-                        Entry {
-                            site: Some(Arc::new(site)),
-                            at: now,
-                            refreshing: false,
-                        },
-                    );
-                    n += 1;
-                }
+                let site = usable(&account, Site::new(spec));
+                map.insert(account, Entry { site, at });
             }
         }
-        Ok(n)
+        Ok(map)
     }
 
-    /// Reads a site from the database into the cache.
+    /// Reads one site into the cache.
     async fn load(&self, account: &str) -> Result<Option<Arc<Site>>> {
-        let site = match self.db.site(account).await?.map(Site::new).transpose() {
-            Ok(site) => site.map(Arc::new),
-            Err(e) => {
-                warn!(account, error = %e, "site in the database has an unusable key; treating it as unknown");
-                None
-            }
+        let generation = self.cached.read().expect("site cache lock").generation;
+        let at = Instant::now();
+        counter!("vakt_site_reads_total", "how" => "one").increment(1);
+        let site = match self.db.site(account).await? {
+            Some(spec) => usable(account, Site::new(spec)),
+            None => None,
         };
-        let mut map = self.map.write().expect("site cache lock");
-        if map.len() >= MAX_ENTRIES {
-            map.clear();
+        let mut c = self.cached.write().expect("site cache lock");
+        if c.generation == generation {
+            if c.map.len() >= MAX_ENTRIES {
+                c.map.clear();
+            }
+            c.map.insert(
+                account.to_owned(),
+                Entry {
+                    site: site.clone(),
+                    at,
+                },
+            );
         }
-        map.insert(
-            account.to_owned(),
-            Entry {
-                site: site.clone(),
-                at: Instant::now(),
-                refreshing: false,
-            },
-        );
         Ok(site)
     }
+}
 
-    /// Forgets one account (after it was changed through this process).
-    pub fn invalidate(&self, account: &str) {
-        self.map.write().expect("site cache lock").remove(account);
+/// A site whose stored key cannot be used is treated as unknown (its frames get a NAK).
+fn usable<E: std::fmt::Display>(account: &str, site: Result<Site, E>) -> Option<Arc<Site>> {
+    match site {
+        Ok(site) => Some(Arc::new(site)),
+        Err(e) => {
+            warn!(account, error = %e, "site in the database has an unusable key; treating it as unknown");
+            None
+        }
     }
 }

@@ -1461,6 +1461,17 @@ impl Db {
         })
     }
 
+    /// How many changes `sites` has seen (migrations/*/0009_site_epoch.sql): equal numbers
+    /// read at two times mean no site was added, changed or removed between them.
+    pub async fn site_epoch(&self) -> Result<i64> {
+        let n = on_pool!(self, read, |p| {
+            sqlx::query_scalar::<_, i64>("SELECT n FROM site_epoch WHERE id = 1")
+                .fetch_one(p)
+                .await?
+        });
+        Ok(n)
+    }
+
     /// Sites in account order, `limit` from after `after`.
     pub async fn sites(&self, after: Option<&str>, limit: i64) -> Result<Vec<SiteSpec>> {
         on_pool!(self, read, |p| {

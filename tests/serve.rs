@@ -1119,6 +1119,25 @@ async fn site_cli(backend: Backend) {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    let reads = |m: &str, how: &str| -> f64 {
+        let key = format!("vakt_site_reads_total{{how=\"{how}\"}} ");
+        m.lines()
+            .find_map(|l| l.strip_prefix(key.as_str()))
+            .map_or(0.0, |v| v.parse().unwrap())
+    };
+    // A known site's frames over three epoch checks (every half site_cache_secs) are answered
+    // from the cache, read once as a whole at start-up: no read of the site itself.
+    for i in 0..4 {
+        let seq = format!("{:04}", 10 + i);
+        let f = frame(TokenKind::AdmCid, &seq, PLAIN, "#1234|1131 01 015");
+        assert_eq!(
+            ask_once(gw.tcp, &f).await.unwrap(),
+            expected_ack(&format!("{seq}L0#1234"))
+        );
+        tokio::time::sleep(Duration::from_millis(450)).await;
+    }
+    let (_, m) = gw.get("/metrics").await;
+    assert_eq!((reads(&m, "all"), reads(&m, "one")), (1.0, 0.0), "{m}");
     // Unknown to the running gateway: NAK.
     let f = frame(TokenKind::AdmCid, "0001", "BEEF", "#BEEF|1131 01 001");
     assert!(is_nak_now(&ask_once(gw.tcp, &f).await.unwrap()));
@@ -1142,12 +1161,31 @@ async fn site_cli(backend: Backend) {
         !out.contains("abcdefghijklmnop"),
         "the key is never printed"
     );
-    // The running gateway sees the new site within site_cache_secs.
+    // The running gateway sees the new site within site_cache_secs: the added row moved the
+    // sites' epoch, so every site was read again.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(
         ask_once(gw.tcp, &f).await.unwrap(),
         expected_ack("0001L0#BEEF")
     );
+    let (_, m) = gw.get("/metrics").await;
+    assert_eq!((reads(&m, "all"), reads(&m, "one")), (2.0, 1.0), "{m}");
+    // A changed site (the same account added again) moves it too.
+    let (ok, _, err) = vakt(&[
+        "add",
+        "--account",
+        "beef",
+        "--name",
+        "Bageriet 2",
+        "--key-ascii",
+        "abcdefghijklmnop",
+        "--quirk",
+        "hex-sequence",
+    ]);
+    assert!(ok, "{err}");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (_, m) = gw.get("/metrics").await;
+    assert_eq!(reads(&m, "all"), 3.0, "{m}");
     let (ok, out, _) = vakt(&["list"]);
     assert!(ok);
     assert_eq!(out.lines().count(), 7);
