@@ -1346,7 +1346,9 @@ impl Db {
         Ok(())
     }
 
-    /// Inserts or replaces a site.
+    /// Inserts or replaces a site. A site stored as given is left alone, `updated_at`
+    /// included: every start upserts the configured sites, and a row written without a change
+    /// would move `site_epoch` and make every node read every site again.
     pub async fn upsert_site(&self, s: &SiteSpec, now_micros: i64) -> Result<()> {
         let (form, key) = match s.key() {
             Some((f, k)) => (Some(f.name()), Some(k)),
@@ -1362,7 +1364,15 @@ impl Db {
                  key_text = excluded.key_text, key_form = excluded.key_form, \
                  encryption_required = excluded.encryption_required, \
                  quirks = excluded.quirks, supervision_secs = excluded.supervision_secs, \
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at \
+                 WHERE sites.name IS DISTINCT FROM excluded.name \
+                 OR sites.prefix IS DISTINCT FROM excluded.prefix \
+                 OR sites.receiver IS DISTINCT FROM excluded.receiver \
+                 OR sites.key_text IS DISTINCT FROM excluded.key_text \
+                 OR sites.key_form IS DISTINCT FROM excluded.key_form \
+                 OR sites.encryption_required IS DISTINCT FROM excluded.encryption_required \
+                 OR sites.quirks IS DISTINCT FROM excluded.quirks \
+                 OR sites.supervision_secs IS DISTINCT FROM excluded.supervision_secs",
             )
             .bind(s.normalized_account())
             .bind(&s.name)

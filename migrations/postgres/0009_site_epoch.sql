@@ -1,8 +1,9 @@
 -- Counts every change to `sites`, so a gateway's site cache (src/site_cache.rs) can tell with
 -- one single-row read whether anything it holds may be stale, instead of reading each cached
--- site again. A trigger, not the code that writes sites, bumps it: `vakt site`, the HTTP API,
--- another node and a hand-written UPDATE all count. Keep in step with
--- ../sqlite/0009_site_epoch.sql.
+-- site again. Triggers, not the code that writes sites, bump it: `vakt site`, the HTTP API,
+-- another node and a hand-written UPDATE all count. Row triggers, so a statement that changes
+-- no row (an upsert of a site stored as given) moves nothing; TRUNCATE has only a statement
+-- trigger. Keep in step with ../sqlite/0009_site_epoch.sql.
 CREATE TABLE site_epoch (
     id  INTEGER PRIMARY KEY,
     n   BIGINT NOT NULL
@@ -17,5 +18,8 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER site_epoch_bump AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON sites
+CREATE TRIGGER site_epoch_bump AFTER INSERT OR UPDATE OR DELETE ON sites
+FOR EACH ROW EXECUTE FUNCTION vakt_site_epoch_bump();
+
+CREATE TRIGGER site_epoch_truncate AFTER TRUNCATE ON sites
 FOR EACH STATEMENT EXECUTE FUNCTION vakt_site_epoch_bump();
