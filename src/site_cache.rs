@@ -37,13 +37,12 @@ struct Entry {
 #[derive(Debug, Default)]
 struct Cached {
     map: HashMap<String, Entry>,
-    /// The epoch the map was read under, once [`SiteCache::keep_current`] has read it.
-    epoch: Option<i64>,
-    /// When that epoch was last found unchanged (when that read began). Kept when it is found
-    /// moved: the entries were current then, before the change, so they may serve until
-    /// `site_cache_secs` after it while every site is read again, and the frames of a busy
-    /// station do not all read their sites at once meanwhile.
-    confirmed: Option<Instant>,
+    /// The epoch the map was read under and when it was last found unchanged (when that read
+    /// began), once [`SiteCache::keep_current`] has read it. Kept when it is found moved: the
+    /// entries were current then, before the change, so they may serve until `site_cache_secs`
+    /// after it while every site is read again, and the frames of a busy station do not all
+    /// read their sites at once meanwhile.
+    confirmed: Option<(i64, Instant)>,
     /// Bumped whenever the map is replaced, so a read begun before cannot put a site read
     /// under the old epoch into the new map.
     generation: u64,
@@ -83,7 +82,7 @@ impl SiteCache {
         {
             let c = self.cached.read().expect("site cache lock");
             if let Some(e) = c.map.get(account) {
-                let current_as_of = c.confirmed.map_or(e.at, |t| t.max(e.at));
+                let current_as_of = c.confirmed.map_or(e.at, |(_, t)| t.max(e.at));
                 if current_as_of.elapsed() < self.ttl {
                     return Ok(e.site.clone());
                 }
@@ -124,9 +123,11 @@ impl SiteCache {
         let epoch = self.db.site_epoch().await?;
         {
             let mut c = self.cached.write().expect("site cache lock");
-            if c.epoch == Some(epoch) {
-                c.confirmed = Some(started);
-                return Ok(None);
+            if let Some((held, at)) = &mut c.confirmed {
+                if *held == epoch {
+                    *at = started;
+                    return Ok(None);
+                }
             }
         }
         let map = self.read_all(started).await?;
@@ -134,8 +135,7 @@ impl SiteCache {
         let mut c = self.cached.write().expect("site cache lock");
         *c = Cached {
             map,
-            epoch: Some(epoch),
-            confirmed: Some(started),
+            confirmed: Some((epoch, started)),
             generation: c.generation + 1,
         };
         counter!("vakt_site_reads_total", "how" => "all").increment(1);

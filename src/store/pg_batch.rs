@@ -89,20 +89,25 @@ pub(super) const CLAIM_SQL: &str = "INSERT INTO dedup (key, seen_at) SELECT k, $
     UNNEST($1::bytea[]) AS k ON CONFLICT (key) DO UPDATE SET seen_at = excluded.seen_at \
     WHERE dedup.seen_at < $3 RETURNING key";
 
+/// Where each part's parameters start, in the order [`Batch::bind`] binds them: the claim's
+/// `$1..$3`, the events' arrays, the keeping and the replacing zones' arrays, and (the one-trip
+/// statement only) the alarm epoch.
+const EVENTS_AT: usize = 4;
+const KEEPING_AT: usize = EVENTS_AT + EVENT_COLUMN_COUNT;
+const REPLACING_AT: usize = KEEPING_AT + ZONE_TYPES.len();
+const EPOCH_AT: usize = REPLACING_AT + ZONE_TYPES.len();
+
 /// Claim, events, both zone upserts and the alarm epoch in one statement: parameters
 /// `$1..$3` the claim's, then the events' arrays, then the keeping and the replacing zones'.
 fn together_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
-        let events = 4;
-        let keeping = events + EVENT_COLUMN_COUNT;
-        let replacing = keeping + ZONE_TYPES.len();
         format!(
             "WITH claimed AS ({CLAIM_SQL}), ev AS ({}), zk AS ({}), zr AS ({}) \
              SELECT (SELECT n FROM alarm_epoch WHERE id = 1), ARRAY(SELECT key FROM claimed)",
-            events_insert(events),
-            zones_upsert(keeping, true),
-            zones_upsert(replacing, false)
+            events_insert(EVENTS_AT),
+            zones_upsert(KEEPING_AT, true),
+            zones_upsert(REPLACING_AT, false)
         )
     })
 }
@@ -119,14 +124,10 @@ fn together_sql() -> &'static str {
 fn one_trip_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
-        let events = 4;
-        let keeping = events + EVENT_COLUMN_COUNT;
-        let replacing = keeping + ZONE_TYPES.len();
-        let epoch = replacing + ZONE_TYPES.len();
         let gate = " WHERE EXISTS (SELECT FROM writers_lock)";
         let claim = CLAIM_SQL.replace(" AS k ON CONFLICT", &format!(" AS k{gate} ON CONFLICT"));
         let events_sql =
-            events_insert(events).replace(" ORDER BY ord", &format!("{gate} ORDER BY ord"));
+            events_insert(EVENTS_AT).replace(" ORDER BY ord", &format!("{gate} ORDER BY ord"));
         let zones = |first, keeping| {
             zones_upsert(first, keeping).replace(
                 &format!("{} ON CONFLICT", unnest(&ZONE_TYPES, first)),
@@ -137,10 +138,10 @@ fn one_trip_sql() -> &'static str {
             "WITH writers_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock({})), \
              claimed AS ({claim}), ev AS ({events_sql}), zk AS ({}), zr AS ({}) \
              SELECT vakt_one_trip_guard((SELECT count(*) FROM claimed) = cardinality($1::bytea[]), \
-             ${epoch}::bigint IS NULL OR (SELECT n FROM alarm_epoch WHERE id = 1) = ${epoch})",
+             ${EPOCH_AT}::bigint IS NULL OR (SELECT n FROM alarm_epoch WHERE id = 1) = ${EPOCH_AT})",
             writers_lock!(),
-            zones(keeping, true),
-            zones(replacing, false)
+            zones(KEEPING_AT, true),
+            zones(REPLACING_AT, false)
         );
         // Every source gated (the replacements above all matched), checked once per process:
         // a statement without the lock would commit out of the nodes' order.
