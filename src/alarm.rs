@@ -9,8 +9,6 @@
 //! burglary alarm moves that alarm up the queue. A cancel or abort at the panel marks the open
 //! alarm and leaves it for an operator to close; so does the restore of a communication failure.
 
-use std::collections::HashMap;
-
 use crate::site_state::delta;
 use crate::store::EventRow;
 
@@ -164,7 +162,7 @@ impl Plan {
 /// The alarm work of `rows` (in commit order).
 pub fn plan<'a>(rows: impl IntoIterator<Item = &'a EventRow>) -> Plan {
     let mut out = Plan::default();
-    let mut at: HashMap<&str, usize> = HashMap::new();
+    let mut at: foldhash::HashMap<&str, usize> = foldhash::HashMapExt::new();
     for (index, e) in rows.into_iter().enumerate() {
         let d = delta(e);
         let cat = category_with(e, d.duress);

@@ -10,7 +10,9 @@
 //! When the memory bound is reached the oldest identities are forgotten early: the price is
 //! that a very late retransmission may be stored twice, never that an event is dropped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashMapExt};
 use std::ops::Index;
 
 use sha2::{Digest, Sha256};

@@ -327,10 +327,12 @@ pub fn fold_zone(held: &mut ZoneRow, later: ZoneRow) {
 
 /// The changes `rows` (in commit order) make.
 pub fn changes<'a>(rows: impl IntoIterator<Item = &'a EventRow>) -> Changes {
-    use std::collections::HashMap;
+    use foldhash::{HashMap, HashMapExt};
+    use std::collections::hash_map::Entry;
     let mut out = Changes::default();
-    let mut part_at: HashMap<(String, String), usize> = HashMap::new();
-    let mut zone_at: HashMap<(String, String), usize> = HashMap::new();
+    // Keyed by the event's own account: one copy fewer per row than an owned key.
+    let mut part_at: HashMap<(&str, String), usize> = HashMap::new();
+    let mut zone_at: HashMap<(&str, String), usize> = HashMap::new();
     for e in rows {
         let d = delta(e);
         if d == Delta::default() {
@@ -348,9 +350,9 @@ pub fn changes<'a>(rows: impl IntoIterator<Item = &'a EventRow>) -> Changes {
                 frame_ref: e.frame_ref.clone(),
                 seq_in_frame: e.seq_in_frame,
             };
-            match part_at.entry((e.account.clone(), p.clone())) {
-                std::collections::hash_map::Entry::Occupied(i) => out.partitions[*i.get()] = row,
-                std::collections::hash_map::Entry::Vacant(v) => {
+            match part_at.entry((e.account.as_str(), p.clone())) {
+                Entry::Occupied(i) => out.partitions[*i.get()] = row,
+                Entry::Vacant(v) => {
                     v.insert(out.partitions.len());
                     out.partitions.push(row);
                 }
@@ -368,11 +370,9 @@ pub fn changes<'a>(rows: impl IntoIterator<Item = &'a EventRow>) -> Changes {
                 seq_in_frame: e.seq_in_frame,
                 replaces: false,
             };
-            match zone_at.entry((e.account.clone(), zone)) {
-                std::collections::hash_map::Entry::Occupied(i) => {
-                    fold_zone(&mut out.zones[*i.get()], row)
-                }
-                std::collections::hash_map::Entry::Vacant(v) => {
+            match zone_at.entry((e.account.as_str(), zone)) {
+                Entry::Occupied(i) => fold_zone(&mut out.zones[*i.get()], row),
+                Entry::Vacant(v) => {
                     v.insert(out.zones.len());
                     out.zones.push(row);
                 }

@@ -5,7 +5,6 @@
 //! the frames that arrive during one commit go into the next, so the number of commits per
 //! second stays bounded by the disk while frames per second grow with the load.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use metrics::{counter, gauge, histogram};
@@ -289,7 +288,8 @@ async fn run(
         // Duplicates of stored frames, or of an earlier frame in this batch, are not written.
         verdicts.clear();
         // A set, not a list: a batch of 500 frames would otherwise compare 125,000 key pairs.
-        let mut in_batch: HashSet<&Key> = HashSet::with_capacity(batch.len());
+        let mut in_batch: foldhash::HashSet<&Key> =
+            foldhash::HashSetExt::with_capacity(batch.len());
         for job in &batch {
             let dup = job.dedup_key.as_ref().is_some_and(|k| {
                 let dup = seen.contains(k, now);

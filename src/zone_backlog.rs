@@ -18,7 +18,9 @@
 //! stored row with the row of events it already reflects changes nothing
 //! ([`crate::site_state::fold_zone`]).
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::hash_table::{Entry, HashTable};
 
 use crate::site_state::{fold_zone, ZoneRow};
 
@@ -27,8 +29,10 @@ use crate::site_state::{fold_zone, ZoneRow};
 /// are read again from the events above the mark before the next commit.
 #[derive(Debug, Default)]
 pub struct ZoneBacklog {
-    /// Rows of events after the cycle's (all of them while no cycle runs).
-    rows: HashMap<(String, String), ZoneRow>,
+    /// Rows of events after the cycle's (all of them while no cycle runs), found by their
+    /// own account and zone: a map keyed by a copy of both copied two strings per row.
+    rows: HashTable<ZoneRow>,
+    hasher: foldhash::fast::RandomState,
     cycle: Option<Cycle>,
     known: bool,
 }
@@ -57,7 +61,8 @@ impl ZoneBacklog {
     /// The backlog as read from the events above the mark.
     pub fn rebuilt(rows: Vec<ZoneRow>) -> Self {
         let mut b = Self {
-            rows: HashMap::with_capacity(rows.len()),
+            rows: HashTable::with_capacity(rows.len()),
+            hasher: Default::default(),
             cycle: None,
             known: true,
         };
@@ -67,9 +72,14 @@ impl ZoneBacklog {
 
     /// The rows of later events (a committed batch's), folded into those held.
     pub fn absorb(&mut self, rows: impl IntoIterator<Item = ZoneRow>) {
-        use std::collections::hash_map::Entry;
+        let hasher = &self.hasher;
         for row in rows {
-            match self.rows.entry((row.account.clone(), row.zone.clone())) {
+            let hash = hasher.hash_one(key(&row));
+            match self.rows.entry(
+                hash,
+                |held| key(held) == key(&row),
+                |r| hasher.hash_one(key(r)),
+            ) {
                 Entry::Occupied(mut held) => fold_zone(held.get_mut(), row),
                 Entry::Vacant(v) => {
                     v.insert(row);
@@ -93,7 +103,7 @@ impl ZoneBacklog {
             .as_ref()
             .map(|c| c.rows[c.next..].iter().collect())
             .unwrap_or_default();
-        [cycle, sorted(self.rows.values())]
+        [cycle, sorted(self.rows.iter())]
     }
 
     /// Whether a cycle is under way.
@@ -104,7 +114,7 @@ impl ZoneBacklog {
     /// Starts a cycle with the rows held now, which cover the events up to `upto`.
     pub fn start_cycle(&mut self, upto: i64) {
         debug_assert!(self.cycle.is_none(), "one cycle at a time");
-        let mut rows: Vec<ZoneRow> = self.rows.drain().map(|(_, r)| r).collect();
+        let mut rows: Vec<ZoneRow> = self.rows.drain().collect();
         rows.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
         self.cycle = Some(Cycle {
             rows,
@@ -162,6 +172,8 @@ fn sorted<'a>(rows: impl Iterator<Item = &'a ZoneRow>) -> Vec<&'a ZoneRow> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use proptest::prelude::*;
 
     use super::*;

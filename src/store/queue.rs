@@ -5,7 +5,7 @@
 //! with `json_each` / `jsonb_array_elements`), so a whole batch costs one statement per step
 //! and never one per site.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use crate::alarm::{self, OpenAlarm, Plan, Target};
 
