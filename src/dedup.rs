@@ -11,10 +11,9 @@
 //! that a very late retransmission may be stored twice, never that an event is dropped.
 
 use std::collections::VecDeque;
-
-use foldhash::{HashMap, HashMapExt};
 use std::ops::Index;
 
+use foldhash::{HashMap, HashMapExt};
 use sha2::{Digest, Sha256};
 
 /// A frame's identity.
